@@ -1,0 +1,1122 @@
+/* Unit tests for the store against real SQLite files in a temporary directory: migrations,
+ * version refusal, CS change detection, pending imports, references, the MV join index,
+ * pending-export upserts and fingerprint, run history, read-only opens beside a writer,
+ * backups and corruption detection. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "hybridsync/attr.h"
+#include "hybridsync/store.h"
+
+static char tmpdir[256];
+
+static const char *path_in(const char *name)
+{
+	static char buf[4][512];
+	static int k;
+	char *p = buf[k++ % 4];
+
+	snprintf(p, sizeof(buf[0]), "%s/%s", tmpdir, name);
+	return p;
+}
+
+static struct store *open_rw(const char *name)
+{
+	struct store *s = NULL;
+	char err[256] = "";
+	int r = store_open(path_in(name), 0, &s, err, sizeof(err));
+
+	if (r < 0)
+		fprintf(stderr, "store_open %s: %s (%s)\n", name, strerror(-r), err);
+	CHECK_INT_EQ(r, 0);
+	return s;
+}
+
+static struct attr_set *person(const char *cn, const char *upn, const char *title)
+{
+	struct attr_set *a = attr_set_new();
+
+	attr_set_add_string(a, "cn", cn);
+	attr_set_add_string(a, "userPrincipalName", upn);
+	if (title)
+		attr_set_add_string(a, "title", title);
+	attr_set_add_string(a, "objectClass", "top");
+	attr_set_add_string(a, "objectClass", "user");
+	return a;
+}
+
+static int upsert(struct store *s, int64_t conn, const char *anchor, const char *dn,
+                  const char *cls, const struct attr_set *a, int64_t gen,
+                  enum store_upsert_result *res, int64_t *id)
+{
+	struct store_cs_import in = {
+	    .anchor = anchor,
+	    .anchor_len = strlen(anchor),
+	    .dn = dn,
+	    .object_class = cls,
+	    .attrs = a,
+	    .run_id = 0,
+	    .seen_gen = gen,
+	};
+	return store_cs_upsert(s, conn, &in, res, id);
+}
+
+/* Reads a 32-bit big-endian integer of the SQLite header, or writes one. */
+static void header_u32(const char *path, long off, uint32_t *get, const uint32_t *set)
+{
+	uint8_t b[4];
+	int fd = open(path, O_RDWR);
+
+	CHECK(fd >= 0);
+	if (set) {
+		b[0] = (uint8_t)(*set >> 24);
+		b[1] = (uint8_t)(*set >> 16);
+		b[2] = (uint8_t)(*set >> 8);
+		b[3] = (uint8_t)*set;
+		CHECK(pwrite(fd, b, 4, off) == 4);
+	}
+	if (get) {
+		CHECK(pread(fd, b, 4, off) == 4);
+		*get = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+	}
+	close(fd);
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	char buf[65536];
+	int in = open(from, O_RDONLY), out = open(to, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	ssize_t n;
+	int r = 0;
+
+	if (in < 0 || out < 0)
+		r = -1;
+	while (r == 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			r = -1;
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return r;
+}
+
+/* --- open, migrations, versions ------------------------------------------------------------ */
+
+static void test_open_and_versions(void)
+{
+	struct store *s, *ro = NULL;
+	char err[256] = "";
+	int64_t ad = 0, graph = 0, g1 = 0, g2 = 0;
+	uint32_t v = 0, newer;
+	char *value = NULL;
+	int fd;
+
+	CHECK(store_close(NULL) == NULL);
+	s = open_rw("open.db");
+	CHECK(store_get_connector(s, "ad", &ad) == 0 && ad > 0);
+	CHECK(store_get_connector(s, "graph", &graph) == 0 && graph != ad);
+	CHECK_INT_EQ(store_get_connector(s, "nope", &ad), -ENOENT);
+	CHECK(strstr(store_last_error(s), "nope") != NULL);
+	CHECK(store_next_generation(s, &g1) == 0);
+	CHECK(store_next_generation(s, &g2) == 0);
+	CHECK_INT_EQ(g2, g1 + 1);
+	CHECK(store_state_set(s, "k", "v1") == 0);
+	CHECK(store_state_set(s, "k", "v2") == 0);
+	CHECK(store_state_get(s, "k", &value) == 0);
+	CHECK_STR_EQ(value, "v2");
+	free(value);
+	CHECK(store_state_set(s, "k", NULL) == 0);
+	CHECK_INT_EQ(store_state_get(s, "k", &value), -ENOENT);
+	CHECK(store_check_integrity(s, true) == 0);
+	CHECK(store_check_integrity(s, false) == 0);
+	s = store_close(s);
+
+	/* reopening migrates nothing and keeps the data */
+	s = open_rw("open.db");
+	CHECK(store_next_generation(s, &g1) == 0);
+	CHECK_INT_EQ(g1, g2 + 1);
+	s = store_close(s);
+	header_u32(path_in("open.db"), 60, &v, NULL);
+	CHECK_INT_EQ(v, store_schema_version());
+
+	/* a newer schema is refused, read-write and read-only, with a clear message */
+	newer = (uint32_t)store_schema_version() + 1;
+	header_u32(path_in("open.db"), 60, NULL, &newer);
+	CHECK_INT_EQ(store_open(path_in("open.db"), 0, &s, err, sizeof(err)), -EPROTO);
+	CHECK(strstr(err, "newer") != NULL);
+	CHECK_INT_EQ(store_open(path_in("open.db"), STORE_OPEN_READONLY, &ro, err, sizeof(err)),
+	             -EPROTO);
+	header_u32(path_in("open.db"), 60, NULL, &v);
+	s = open_rw("open.db");
+	s = store_close(s);
+
+	/* not a database; not ours; missing */
+	fd = open(path_in("garbage.db"), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(write(fd, "this is not a database, just some text that is long enough", 59) == 59);
+	close(fd);
+	CHECK_INT_EQ(store_open(path_in("garbage.db"), 0, &s, err, sizeof(err)), -EBADMSG);
+	CHECK(err[0] != 0);
+	newer = 0x12345678;
+	copy_file(path_in("open.db"), path_in("foreign.db"));
+	header_u32(path_in("foreign.db"), 68, NULL, &newer); /* application_id */
+	CHECK_INT_EQ(store_open(path_in("foreign.db"), 0, &s, err, sizeof(err)), -EPROTO);
+	CHECK(strstr(err, "not a hybridsync database") != NULL);
+	CHECK_INT_EQ(store_open(path_in("missing.db"), STORE_OPEN_READONLY, &ro, err, sizeof(err)),
+	             -ENOENT);
+	CHECK_INT_EQ(store_open(path_in("missing.db"), STORE_OPEN_NOCREATE, &ro, NULL, 0), -ENOENT);
+	CHECK(access(path_in("missing.db"), F_OK) < 0);
+}
+
+/* --- connector space ----------------------------------------------------------------------- */
+
+struct collect {
+	int n;
+	int64_t ids[64];
+	enum store_pending_import pending[64];
+};
+
+static int collect_cs(const struct store_cs_object *o, void *userdata)
+{
+	struct collect *c = userdata;
+
+	if (c->n < 64) {
+		c->ids[c->n] = o->id;
+		c->pending[c->n] = o->pending_import;
+	}
+	c->n++;
+	return 0;
+}
+
+static void test_cs(void)
+{
+	struct store *s = open_rw("cs.db");
+	struct store_cs_object *o = NULL;
+	struct attr_set *a = person("John", "john@corp.example.com", "Engineer");
+	struct attr_set *b;
+	enum store_upsert_result res;
+	struct collect col = {0};
+	int64_t ad, id, id2, gen1, gen2;
+	uint64_t total, pending, n;
+	char *name;
+	void *cur;
+	size_t len;
+	static const uint8_t cookie[] = {0, 1, 2, 0, 255};
+
+	store_get_connector(s, "ad", &ad);
+
+	/* cursors are binary-safe */
+	CHECK_INT_EQ(store_get_cursor(s, ad, "DC=corp", STORE_CURSOR_DIRSYNC, &cur, &len, NULL),
+	             -ENOENT);
+	CHECK(store_set_cursor(s, ad, "DC=corp", STORE_CURSOR_DIRSYNC, cookie, sizeof(cookie)) ==
+	      0);
+	CHECK(store_get_cursor(s, ad, "DC=corp", STORE_CURSOR_DIRSYNC, &cur, &len, NULL) == 0);
+	CHECK(len == sizeof(cookie) && memcmp(cur, cookie, len) == 0);
+	free(cur);
+	CHECK(store_delete_cursors(s, ad) == 0);
+	CHECK_INT_EQ(store_get_cursor(s, ad, "DC=corp", STORE_CURSOR_DIRSYNC, &cur, &len, NULL),
+	             -ENOENT);
+
+	/* add, unchanged, changed */
+	CHECK(store_next_generation(s, &gen1) == 0);
+	CHECK(upsert(s, ad, "guid-1", "CN=John,OU=Staff,DC=corp", "user", a, gen1, &res, &id) == 0);
+	CHECK_INT_EQ(res, STORE_ADDED);
+	CHECK(upsert(s, ad, "guid-1", "CN=John,OU=Staff,DC=corp", "user", a, gen1, &res, &id2) ==
+	      0);
+	CHECK_INT_EQ(res, STORE_UNCHANGED);
+	CHECK_INT_EQ(id2, id);
+	CHECK(store_cs_get(s, id, &o) == 0);
+	CHECK_INT_EQ(o->pending_import, STORE_PENDING_ADD);
+	CHECK(o->pending_import_since > 0);
+	CHECK_STR_EQ(attr_set_get_string(o->attrs, "title"), "Engineer");
+	CHECK(attr_set_equal(o->attrs, a));
+	o = store_cs_object_free(o);
+
+	/* same values in another order and case of names: unchanged */
+	b = attr_set_new();
+	attr_set_add_string(b, "OBJECTCLASS", "user");
+	attr_set_add_string(b, "objectclass", "top");
+	attr_set_add_string(b, "title", "Engineer");
+	attr_set_add_string(b, "UserPrincipalName", "john@corp.example.com");
+	attr_set_add_string(b, "CN", "John");
+	CHECK(upsert(s, ad, "guid-1", "CN=John,OU=Staff,DC=corp", "user", b, 0, &res, NULL) == 0);
+	CHECK_INT_EQ(res, STORE_UNCHANGED);
+	attr_set_free(b);
+
+	/* a change before sync keeps the pending add */
+	attr_set_set_string(a, "title", "Senior Engineer");
+	CHECK(upsert(s, ad, "guid-1", "CN=John,OU=Staff,DC=corp", "user", a, 0, &res, NULL) == 0);
+	CHECK_INT_EQ(res, STORE_CHANGED);
+	CHECK(store_cs_get(s, id, &o) == 0);
+	CHECK_INT_EQ(o->pending_import, STORE_PENDING_ADD);
+	o = store_cs_object_free(o);
+
+	/* after sync: update; rename; class change */
+	CHECK(store_cs_clear_pending_import(s, id) == 0);
+	CHECK(store_cs_get(s, id, &o) == 0);
+	CHECK_INT_EQ(o->pending_import, STORE_PENDING_NONE);
+	CHECK_INT_EQ(o->pending_import_since, 0);
+	o = store_cs_object_free(o);
+	attr_set_set_string(a, "title", "Architect");
+	CHECK(upsert(s, ad, "guid-1", "CN=John,OU=Staff,DC=corp", "user", a, 0, &res, NULL) == 0);
+	CHECK_INT_EQ(res, STORE_CHANGED);
+	CHECK(store_cs_get_by_anchor(s, ad, "guid-1", 6, &o) == 0);
+	CHECK_INT_EQ(o->pending_import, STORE_PENDING_UPDATE);
+	o = store_cs_object_free(o);
+	CHECK(store_cs_clear_pending_import(s, id) == 0);
+	CHECK(upsert(s, ad, "guid-1", "CN=John,OU=Moved,DC=corp", "user", a, 0, &res, NULL) == 0);
+	CHECK_INT_EQ(res, STORE_CHANGED);
+	CHECK(store_cs_get_by_dn(s, ad, "cn=john,ou=MOVED,dc=corp", &o) ==
+	      0); /* case-insensitive */
+	CHECK_INT_EQ(o->id, id);
+	CHECK_INT_EQ(o->pending_import, STORE_PENDING_UPDATE);
+	o = store_cs_object_free(o);
+	CHECK_INT_EQ(store_cs_get_by_dn(s, ad, "CN=John,OU=Staff,DC=corp", &o), -ENOENT);
+	CHECK(store_cs_clear_pending_import(s, id) == 0);
+	CHECK(upsert(s, ad, "guid-1", "CN=John,OU=Moved,DC=corp", "contact", a, 0, &res, NULL) ==
+	      0);
+	CHECK_INT_EQ(res, STORE_CHANGED);
+	CHECK(store_cs_get(s, id, &o) == 0);
+	CHECK_INT_EQ(o->pending_import, STORE_PENDING_DELETE_ADD);
+	CHECK_STR_EQ(store_pending_import_to_string(o->pending_import), "delete-add");
+	o = store_cs_object_free(o);
+	CHECK(store_cs_clear_pending_import(s, id) == 0);
+
+	/* full import obsoletion by generation: gen1 saw 5 objects, gen2 sees 3 */
+	for (int i = 2; i <= 5; i++) {
+		char anchor[16], dn[64];
+		snprintf(anchor, sizeof(anchor), "guid-%d", i);
+		snprintf(dn, sizeof(dn), "CN=u%d,OU=Staff,DC=corp", i);
+		CHECK(upsert(s, ad, anchor, dn, "user", a, gen1, &res, NULL) == 0);
+		CHECK_INT_EQ(res, STORE_ADDED);
+	}
+	CHECK(store_cs_count(s, ad, &total, &pending) == 0);
+	CHECK_INT_EQ(total, 5);
+	CHECK_INT_EQ(pending, 4);
+	CHECK(store_next_generation(s, &gen2) == 0);
+	CHECK(upsert(s, ad, "guid-1", "CN=John,OU=Moved,DC=corp", "contact", a, gen2, &res, NULL) ==
+	      0);
+	CHECK_INT_EQ(res, STORE_UNCHANGED);
+	CHECK(upsert(s, ad, "guid-2", "CN=u2,OU=Staff,DC=corp", "user", a, gen2, &res, NULL) == 0);
+	CHECK(store_cs_get_by_anchor(s, ad, "guid-3", 6, &o) == 0);
+	CHECK(store_cs_mark_seen(s, o->id, gen2) == 0);
+	o = store_cs_object_free(o);
+	CHECK(store_cs_count_unseen(s, ad, gen2, &n) == 0);
+	CHECK_INT_EQ(n, 2);
+	CHECK(store_cs_mark_unseen_as_deleted(s, ad, gen2, &n) == 0);
+	CHECK_INT_EQ(n, 2);
+	CHECK(store_cs_mark_unseen_as_deleted(s, ad, gen2, &n) == 0);
+	CHECK_INT_EQ(n, 0); /* idempotent */
+	CHECK(store_cs_get_by_anchor(s, ad, "guid-5", 6, &o) == 0);
+	CHECK_INT_EQ(o->pending_import, STORE_PENDING_DELETE);
+	o = store_cs_object_free(o);
+
+	/* streaming over pending imports */
+	CHECK(store_cs_iterate_pending_import(s, ad, collect_cs, &col) == 0);
+	CHECK_INT_EQ(col.n, 4); /* guid-2, 3 (adds), 4, 5 (deletes) */
+	CHECK_INT_EQ(col.pending[0], STORE_PENDING_ADD);
+	CHECK_INT_EQ(col.pending[3], STORE_PENDING_DELETE);
+	col.n = 0;
+	CHECK(store_cs_iterate(s, ad, collect_cs, &col) == 0);
+	CHECK_INT_EQ(col.n, 5);
+
+	/* a delta-import delete, a reappearing object, removal */
+	CHECK(store_cs_mark_deleted(s, ad, "guid-2", 6) == 0);
+	CHECK_INT_EQ(store_cs_mark_deleted(s, ad, "guid-9", 6), -ENOENT);
+	CHECK(upsert(s, ad, "guid-5", "CN=u5,OU=Staff,DC=corp", "user", a, 0, &res, NULL) == 0);
+	CHECK_INT_EQ(res, STORE_CHANGED); /* back from a pending delete */
+	CHECK(store_cs_get_by_anchor(s, ad, "guid-4", 6, &o) == 0);
+	CHECK(store_cs_delete(s, o->id) == 0);
+	CHECK_INT_EQ(store_cs_delete(s, o->id), -ENOENT);
+	o = store_cs_object_free(o);
+	CHECK(store_cs_set_flags(s, id, STORE_CS_TRANSIENT, 0) == 0);
+	CHECK(store_cs_get(s, id, &o) == 0);
+	CHECK(o->flags & STORE_CS_TRANSIENT);
+	o = store_cs_object_free(o);
+	CHECK(upsert(s, ad, "guid-1", "CN=John,OU=Moved,DC=corp", "contact", a, 0, &res, NULL) ==
+	      0);
+	CHECK_INT_EQ(res, STORE_CHANGED); /* an import clears a transient */
+	CHECK(store_cs_get(s, id, &o) == 0);
+	CHECK(!(o->flags & STORE_CS_TRANSIENT));
+	o = store_cs_object_free(o);
+
+	CHECK_INT_EQ(upsert(s, ad, "", "CN=x", "user", a, 0, &res, NULL), -EINVAL);
+	CHECK_INT_EQ(upsert(s, ad, "g", "CN=x", NULL, a, 0, &res, NULL), -EINVAL);
+	CHECK_INT_EQ(upsert(s, 9999, "g", "CN=x", "user", a, 0, &res, NULL), -ENOENT); /* FK */
+	name = NULL;
+	(void)name;
+
+	attr_set_free(a);
+	store_close(s);
+}
+
+/* --- references --------------------------------------------------------------------------- */
+
+struct refs {
+	int n;
+	char dn[8][64];
+	int64_t target[8];
+	int64_t cs_id[8];
+};
+
+static int collect_ref(const struct store_ref *r, void *userdata)
+{
+	struct refs *c = userdata;
+
+	if (c->n < 8) {
+		snprintf(c->dn[c->n], sizeof(c->dn[0]), "%s", r->target_dn);
+		c->target[c->n] = r->target_cs_id;
+		c->cs_id[c->n] = r->cs_id;
+	}
+	c->n++;
+	return 0;
+}
+
+static int count_ref(const struct store_ref *r, void *userdata)
+{
+	(void)r;
+	(*(size_t *)userdata)++;
+	return 0;
+}
+
+static void test_refs(void)
+{
+	struct store *s = open_rw("refs.db");
+	struct attr_set *a = attr_set_new();
+	struct store_cs_object *o = NULL;
+	struct refs c = {0};
+	int64_t ad, group, alice, bob, carol;
+	size_t changes = 0, counted = 0;
+	uint64_t n;
+	const char *members[] = {"CN=Alice,DC=corp", "CN=Bob,DC=corp", "cn=carol,dc=corp"};
+	const char *members2[] = {"CN=Alice,DC=corp", "CN=BOB,DC=CORP", "CN=Dave,DC=corp"};
+	static char big_text[50001][40];
+	static const char *big[50001];
+
+	store_get_connector(s, "ad", &ad);
+	attr_set_add_string(a, "cn", "x");
+	CHECK(upsert(s, ad, "g", "CN=Group,DC=corp", "group", a, 0, NULL, &group) == 0);
+	CHECK(upsert(s, ad, "a", "CN=Alice,DC=corp", "user", a, 0, NULL, &alice) == 0);
+	CHECK(upsert(s, ad, "b", "CN=Bob,DC=corp", "user", a, 0, NULL, &bob) == 0);
+	CHECK(store_cs_clear_pending_import(s, group) == 0);
+
+	CHECK(store_cs_set_refs(s, group, "member", members, 3, &changes) == 0);
+	CHECK_INT_EQ(changes, 3);
+	CHECK(store_cs_get(s, group, &o) == 0);
+	CHECK_INT_EQ(o->pending_import, STORE_PENDING_UPDATE); /* a reference change is a change */
+	o = store_cs_object_free(o);
+	CHECK(store_cs_set_refs(s, group, "MEMBER", members, 3, &changes) == 0);
+	CHECK_INT_EQ(changes, 0);
+
+	/* carol is imported after the group: resolved lazily on read, then for good */
+	CHECK(store_cs_get_refs(s, group, "member", collect_ref, &c) == 0);
+	CHECK_INT_EQ(c.n, 3);
+	CHECK_INT_EQ(c.target[0], alice);
+	CHECK_INT_EQ(c.target[1], bob);
+	CHECK_INT_EQ(c.target[2], 0);
+	CHECK(upsert(s, ad, "c", "CN=Carol,DC=corp", "user", a, 0, NULL, &carol) == 0);
+	c.n = 0;
+	CHECK(store_cs_get_refs(s, group, NULL, collect_ref, &c) == 0);
+	CHECK_INT_EQ(c.target[2], carol);
+	c.n = 0;
+	CHECK(store_cs_get_referrers(s, carol, collect_ref, &c) == 0); /* by DN, unresolved */
+	CHECK_INT_EQ(c.n, 1);
+	CHECK_INT_EQ(c.cs_id[0], group);
+	CHECK(store_cs_resolve_refs(s, ad, &n) == 0);
+	CHECK_INT_EQ(n, 1);
+	c.n = 0;
+	CHECK(store_cs_get_referrers(s, carol, collect_ref, &c) == 0);
+	CHECK_INT_EQ(c.n, 1);
+
+	/* one member replaced: two rows, the case-only difference is no change */
+	CHECK(store_cs_set_refs(s, group, "member", members2, 3, &changes) == 0);
+	CHECK_INT_EQ(changes, 2);
+	CHECK_INT_EQ(store_cs_add_ref(s, group, "member", "CN=Dave,DC=corp"), 0);
+	CHECK_INT_EQ(store_cs_add_ref(s, group, "manager", "CN=Alice,DC=corp"), 1);
+	CHECK_INT_EQ(store_cs_remove_ref(s, group, "manager", "CN=Alice,DC=corp"), 1);
+	CHECK_INT_EQ(store_cs_remove_ref(s, group, "manager", "CN=Alice,DC=corp"), 0);
+
+	/* a rename follows into the referencing rows */
+	CHECK(upsert(s, ad, "a", "CN=Alice Smith,DC=corp", "user", a, 0, NULL, NULL) == 0);
+	c.n = 0;
+	CHECK(store_cs_get_refs(s, group, "member", collect_ref, &c) == 0);
+	CHECK_STR_EQ(c.dn[0], "CN=Alice Smith,DC=corp");
+	CHECK_INT_EQ(c.target[0], alice);
+
+	/* deleting a member object unresolves its rows; deleting the group removes them */
+	CHECK(store_cs_delete(s, bob) == 0);
+	c.n = 0;
+	CHECK(store_cs_get_refs(s, group, "member", collect_ref, &c) == 0);
+	CHECK_INT_EQ(c.target[1], 0);
+
+	/* a 50,000-member group: one change touches one row */
+	for (int i = 0; i < 50000; i++) {
+		snprintf(big_text[i], sizeof(big_text[0]), "CN=user%05d,OU=Staff,DC=corp", i);
+		big[i] = big_text[i];
+	}
+	CHECK(store_begin(s) == 0);
+	CHECK(store_cs_set_refs(s, group, "member", big, 50000, &changes) == 0);
+	CHECK(store_commit(s) == 0);
+	CHECK_INT_EQ(changes, 50000 + 3);
+	snprintf(big_text[50000], sizeof(big_text[0]), "CN=newcomer,OU=Staff,DC=corp");
+	big[50000] = big_text[50000];
+	CHECK(store_cs_set_refs(s, group, "member", big, 50001, &changes) == 0);
+	CHECK_INT_EQ(changes, 1);
+	CHECK(store_cs_get_refs(s, group, "member", count_ref, &counted) == 0);
+	CHECK_INT_EQ(counted, 50001); /* streamed in batches */
+
+	CHECK(store_cs_delete(s, group) == 0);
+	c.n = 0;
+	CHECK(store_cs_get_referrers(s, alice, collect_ref, &c) == 0);
+	CHECK_INT_EQ(c.n, 0);
+
+	attr_set_free(a);
+	store_close(s);
+}
+
+static int count_member(const struct store_export_member *m, void *userdata)
+{
+	CHECK(m->member != NULL);
+	(*(int *)userdata)++;
+	return 0;
+}
+
+static void test_export_memory(void)
+{
+	struct store *s = open_rw("memory.db");
+	struct attr_diff *d = attr_diff_new(), *got = NULL;
+	struct attr_value nv = {"Johnny", 6}, ov = {"John", 4};
+	int64_t graph, id, exported = 0;
+	int members = 0;
+
+	store_get_connector(s, "graph", &graph);
+	CHECK(upsert(s, graph, "0000-id", "CN={abc}", "user", NULL, 0, NULL, &id) == 0);
+	CHECK_INT_EQ(store_cs_get_export_memory(s, id, &got, NULL), -ENOENT);
+	attr_diff_put(d, "displayName", &ov, 1, &nv, 1);
+	CHECK(store_cs_set_export_memory(s, id, d, 7) == 0);
+	CHECK(store_cs_get_export_memory(s, id, &got, &exported) == 0);
+	CHECK(attr_diff_equal(d, got));
+	CHECK(exported > 0);
+	got = attr_diff_free(got);
+	CHECK(store_cs_set_export_member(s, id, "member-1", STORE_MEMBER_ADD) == 0);
+	CHECK(store_cs_set_export_member(s, id, "member-2", STORE_MEMBER_REMOVE) == 0);
+	CHECK(store_cs_set_export_member(s, id, "member-2", STORE_MEMBER_ADD) == 0);
+	CHECK(store_cs_list_export_members(s, id, count_member, &members) == 0);
+	CHECK_INT_EQ(members, 2);
+	CHECK_INT_EQ(store_cs_confirm_export_member(s, id, "member-1"), 1);
+	CHECK_INT_EQ(store_cs_confirm_export_member(s, id, "member-1"), 0);
+	CHECK(store_cs_set_export_memory(s, id, NULL, 0) == 0);
+	CHECK_INT_EQ(store_cs_get_export_memory(s, id, &got, NULL), -ENOENT);
+	CHECK(store_cs_set_export_memory(s, id, d, 7) == 0);
+	CHECK(store_cs_clear_export_memory(s, id) == 0);
+	members = 0;
+	CHECK(store_cs_list_export_members(s, id, count_member, &members) == 0);
+	CHECK_INT_EQ(members, 0);
+	CHECK_INT_EQ(store_cs_set_export_memory(s, 4242, d, 0), -ENOENT); /* no such object */
+	attr_diff_free(d);
+	store_close(s);
+}
+
+/* --- metaverse ----------------------------------------------------------------------------- */
+
+static int count_mv(const struct store_mv_object *o, void *userdata)
+{
+	(void)o;
+	(*(int *)userdata)++;
+	return 0;
+}
+
+static void test_mv(void)
+{
+	struct store *s = open_rw("mv.db");
+	struct attr_set *a = person("John", "John.Doe@Corp.Example.com", NULL);
+	struct store_mv_object *o = NULL;
+	struct store_cs_object *cs = NULL;
+	int64_t id, id2, ids[4], ad, csid;
+	size_t n;
+	int count = 0;
+	static const uint8_t sid[] = {1, 2, 0, 3};
+	struct store_mv_index_attr idx[] = {{"employeeID", false}, {"MAIL", true}};
+
+	attr_set_add_string(a, "sourceAnchor", "AbCd==");
+	attr_set_add(a, "objectSid", sid, sizeof(sid));
+	CHECK(store_mv_create(s, "person", "AbCd==", a, &id) == 0);
+	CHECK_INT_EQ(store_mv_create(s, "person", "AbCd==", a, &id2), -EEXIST);
+	CHECK(store_mv_create(s, "person", NULL, NULL, &id2) == 0);
+	CHECK(store_mv_create(s, "group", NULL, NULL, NULL) == 0);
+
+	CHECK(store_mv_find_by_index(s, "userprincipalname", "john.doe@corp.example.COM", 25, ids,
+	                             4, &n) == 0);
+	CHECK_INT_EQ(n, 1);
+	CHECK_INT_EQ(ids[0], id);
+	CHECK(store_mv_find_by_index(s, "sourceAnchor", "abcd==", 6, ids, 4, &n) == 0);
+	CHECK_INT_EQ(n, 0); /* case-sensitive */
+	CHECK(store_mv_find_by_index(s, "sourceAnchor", "AbCd==", 6, ids, 4, &n) == 0);
+	CHECK_INT_EQ(n, 1);
+	CHECK(store_mv_find_by_index(s, "objectSid", sid, sizeof(sid), ids, 4, &n) == 0);
+	CHECK_INT_EQ(n, 1);
+	CHECK_INT_EQ(store_mv_find_by_index(s, "title", "x", 1, ids, 4, &n), -EINVAL);
+
+	/* ambiguity is visible */
+	CHECK(store_mv_update(s, id2, a) == 1);
+	CHECK(store_mv_update(s, id2, a) == 0); /* same digest */
+	CHECK(store_mv_find_by_index(s, "userPrincipalName", "john.doe@corp.example.com", 25, ids,
+	                             1, &n) == 0);
+	CHECK_INT_EQ(n, 2);
+	attr_set_set_string(a, "userPrincipalName", "other@corp.example.com");
+	CHECK(store_mv_update(s, id2, a) == 1);
+	CHECK(store_mv_find_by_index(s, "userPrincipalName", "john.doe@corp.example.com", 25, ids,
+	                             4, &n) == 0);
+	CHECK_INT_EQ(n, 1);
+
+	CHECK(store_mv_get_by_source_anchor(s, "AbCd==", &o) == 0);
+	CHECK_INT_EQ(o->id, id);
+	CHECK_STR_EQ(o->object_type, "person");
+	o = store_mv_object_free(o);
+	CHECK(store_mv_set_source_anchor(s, id2, "EfGh==") == 0);
+	CHECK_INT_EQ(store_mv_set_source_anchor(s, id2, "AbCd=="), -EEXIST);
+	CHECK(store_mv_iterate(s, "person", count_mv, &count) == 0);
+	CHECK_INT_EQ(count, 2);
+	count = 0;
+	CHECK(store_mv_iterate(s, NULL, count_mv, &count) == 0);
+	CHECK_INT_EQ(count, 3);
+
+	/* another index set: rebuilt from the objects */
+	attr_set_set_string(a, "mail", "Jane@Example.com");
+	attr_set_set_string(a, "employeeID", "42");
+	CHECK(store_mv_update(s, id, a) == 1);
+	CHECK(store_mv_set_index_attrs(s, idx, 2) == 0);
+	CHECK(store_mv_find_by_index(s, "mail", "jane@example.com", 16, ids, 4, &n) == 0);
+	CHECK_INT_EQ(n, 1);
+	CHECK(store_mv_find_by_index(s, "employeeid", "42", 2, ids, 4, &n) == 0);
+	CHECK_INT_EQ(n, 1);
+	CHECK_INT_EQ(store_mv_find_by_index(s, "userPrincipalName", "x", 1, ids, 4, &n), -EINVAL);
+	s = store_close(s);
+	s = open_rw("mv.db"); /* persisted */
+	CHECK(store_mv_find_by_index(s, "MAIL", "JANE@example.com", 16, ids, 4, &n) == 0);
+	CHECK_INT_EQ(n, 1);
+
+	/* join and delete: the CS object is disjoined */
+	store_get_connector(s, "ad", &ad);
+	CHECK(upsert(s, ad, "guid", "CN=John,DC=corp", "user", a, 0, NULL, &csid) == 0);
+	CHECK(store_cs_set_mv(s, csid, id) == 0);
+	CHECK(store_cs_get_by_mv(s, ad, id, &cs) == 0);
+	CHECK_INT_EQ(cs->id, csid);
+	cs = store_cs_object_free(cs);
+	CHECK_INT_EQ(store_cs_set_mv(s, csid, 999), -ENOENT); /* FK */
+	CHECK(store_mv_delete(s, id) == 0);
+	CHECK_INT_EQ(store_mv_delete(s, id), -ENOENT);
+	CHECK(store_cs_get(s, csid, &cs) == 0);
+	CHECK_INT_EQ(cs->mv_id, 0);
+	cs = store_cs_object_free(cs);
+	CHECK(store_mv_find_by_index(s, "mail", "jane@example.com", 16, ids, 4, &n) == 0);
+	CHECK_INT_EQ(n, 0);
+
+	attr_set_free(a);
+	store_close(s);
+}
+
+/* --- pending exports ----------------------------------------------------------------------- */
+
+static void fill_exports(struct store *s, bool reversed, const char *title)
+{
+	int64_t graph;
+	int i;
+
+	store_get_connector(s, "graph", &graph);
+	for (i = 0; i < 20; i++) {
+		int k = reversed ? 19 - i : i;
+		char anchor[32], dn[64];
+		struct attr_diff *d = attr_diff_new();
+		struct attr_value nv = {title, strlen(title)}, ov = {"old", 3};
+		struct store_member_change m[2] = {
+		    {STORE_MEMBER_ADD, "member-b", NULL},
+		    {STORE_MEMBER_REMOVE, "member-a", "id-a"},
+		};
+		struct store_export_spec e = {
+		    .connector_id = graph,
+		    .op = k % 3 == 0   ? STORE_EXPORT_ADD
+		          : k % 3 == 1 ? STORE_EXPORT_UPDATE
+		                       : STORE_EXPORT_DELETE,
+		    .object_type = k % 2 ? "user" : "group",
+		    .anchor = anchor,
+		    .dn = dn,
+		    .target_id = k % 3 == 0 ? NULL : "graph-id",
+		    .changes = d,
+		    .members = k % 2 ? NULL : m,
+		    .n_members = k % 2 ? 0 : 2,
+		    .rules = reversed ? "Out to AAD - User Join" : "other rule", /* provenance */
+		    .run_id = reversed ? 5 : 9,
+		    .sync_gen = 1,
+		};
+		snprintf(anchor, sizeof(anchor), "anchor-%02d", k);
+		snprintf(dn, sizeof(dn), "CN={%02d}", k);
+		if (reversed) { /* the same members, in another order */
+			struct store_member_change t = m[0];
+			m[0] = m[1];
+			m[1] = t;
+		}
+		attr_diff_put(d, "title", &ov, 1, &nv, 1);
+		CHECK(store_export_upsert(s, &e, NULL, NULL) == 0);
+		attr_diff_free(d);
+	}
+}
+
+static int count_export(const struct store_export *e, void *userdata)
+{
+	CHECK(e->changes != NULL);
+	(*(int *)userdata)++;
+	return 0;
+}
+
+static int count_member_change(const struct store_member_change *m, void *userdata)
+{
+	CHECK(m->member_anchor != NULL);
+	(*(int *)userdata)++;
+	return 0;
+}
+
+static void test_exports(void)
+{
+	struct store *s = open_rw("exports.db"), *t = open_rw("exports2.db");
+	char fp1[STORE_FINGERPRINT_LEN + 1], fp2[STORE_FINGERPRINT_LEN + 1],
+	    fp3[STORE_FINGERPRINT_LEN + 1], empty[STORE_FINGERPRINT_LEN + 1];
+	struct store_export_totals tot;
+	struct store_export *e = NULL;
+	struct store_export_filter f = {0};
+	struct attr_diff *d = attr_diff_new();
+	struct attr_value v = {"CEO", 3};
+	struct attr_change ch;
+	enum store_upsert_result res;
+	int64_t graph, id, id2;
+	uint64_t n;
+	int count = 0;
+
+	CHECK(store_pending_fingerprint(s, empty) == 0);
+	CHECK_INT_EQ(strlen(empty), STORE_FINGERPRINT_LEN);
+	fill_exports(s, false, "Engineer");
+	fill_exports(s, false, "Engineer"); /* re-running sync never duplicates */
+	fill_exports(t, true, "Engineer");
+	CHECK(store_export_counts(s, 0, &tot) == 0);
+	CHECK_INT_EQ(tot.total, 20);
+	CHECK_INT_EQ(tot.add, 7);
+	CHECK_INT_EQ(tot.update, 7);
+	CHECK_INT_EQ(tot.delete, 6);
+	CHECK_INT_EQ(tot.pending, 20);
+	CHECK(store_pending_fingerprint(s, fp1) == 0);
+	CHECK(store_pending_fingerprint(t, fp2) == 0);
+	CHECK_STR_EQ(fp1, fp2); /* same set, other insertion order and provenance */
+	CHECK(strcmp(fp1, empty) != 0);
+
+	/* upsert semantics */
+	store_get_connector(s, "graph", &graph);
+	CHECK(store_export_get_by_anchor(s, graph, "group", "anchor-00", &e) == 0);
+	CHECK_INT_EQ(e->op, STORE_EXPORT_ADD);
+	CHECK_INT_EQ(e->n_members, 2);
+	CHECK(attr_diff_get(e->changes, "title", &ch) == 0);
+	CHECK_STR_EQ(ch.new_values[0].data, "Engineer");
+	CHECK_STR_EQ(e->rules, "other rule");
+	id = e->id;
+	e = store_export_free(e);
+	count = 0;
+	CHECK(store_export_list_members(s, id, count_member_change, &count) == 0);
+	CHECK_INT_EQ(count, 2);
+
+	attr_diff_put(d, "title", NULL, 0, &v, 1);
+	{
+		struct store_export_spec spec = {
+		    .connector_id = graph,
+		    .op = STORE_EXPORT_ADD,
+		    .object_type = "group",
+		    .anchor = "anchor-00",
+		    .dn = "CN={00}",
+		    .changes = d,
+		    .sync_gen = 2,
+		};
+		CHECK(store_export_set_state(s, id, STORE_EXPORT_IN_FLIGHT, NULL, NULL, "req-1") ==
+		      0);
+		CHECK(store_export_upsert(s, &spec, &res, &id2) == 0);
+		CHECK_INT_EQ(res, STORE_CHANGED);
+		CHECK_INT_EQ(id2, id);
+		CHECK(store_export_get(s, id, &e) == 0);
+		CHECK_INT_EQ(e->state, STORE_EXPORT_IN_FLIGHT); /* kept: the exporter settles it */
+		CHECK_INT_EQ(e->attempts, 1);
+		CHECK_STR_EQ(e->request_id, "req-1");
+		CHECK_INT_EQ(e->n_members, 0);
+		e = store_export_free(e);
+		count = 0;
+		CHECK(store_export_list_members(s, id, count_member_change, &count) == 0);
+		CHECK_INT_EQ(count, 0);
+		CHECK(store_export_upsert(s, &spec, &res, NULL) == 0);
+		CHECK_INT_EQ(res, STORE_UNCHANGED);
+		CHECK(store_export_set_state(s, id, STORE_EXPORT_ERROR, "Request_BadRequest",
+		                             "Invalid value", "req-2") == 0);
+		CHECK(store_export_get(s, id, &e) == 0);
+		CHECK_STR_EQ(e->error_code, "Request_BadRequest");
+		CHECK_STR_EQ(store_export_state_to_string(e->state), "error");
+		e = store_export_free(e);
+		CHECK(store_export_counts(s, graph, &tot) == 0);
+		CHECK_INT_EQ(tot.error, 1);
+		CHECK_INT_EQ(tot.total, 20);
+		spec.target_id = "new-id"; /* a change resets an error to pending */
+		CHECK(store_export_upsert(s, &spec, &res, NULL) == 0);
+		CHECK_INT_EQ(res, STORE_CHANGED);
+		CHECK(store_export_get(s, id, &e) == 0);
+		CHECK_INT_EQ(e->state, STORE_EXPORT_PENDING);
+		CHECK(e->error_code == NULL);
+		e = store_export_free(e);
+	}
+	CHECK(store_pending_fingerprint(s, fp3) == 0);
+	CHECK(strcmp(fp1, fp3) != 0); /* a change, a different fingerprint */
+
+	/* done exports leave the queue and its fingerprint */
+	fill_exports(t, true, "Engineer");
+	CHECK(store_export_get_by_anchor(t, graph, "user", "anchor-01", &e) == 0);
+	CHECK(store_export_set_state(t, e->id, STORE_EXPORT_DONE, NULL, NULL, NULL) == 0);
+	e = store_export_free(e);
+	CHECK(store_pending_fingerprint(t, fp2) == 0);
+	CHECK(strcmp(fp1, fp2) != 0);
+	CHECK(store_export_counts(t, 0, &tot) == 0);
+	CHECK_INT_EQ(tot.total, 19);
+	CHECK_INT_EQ(tot.done, 1);
+
+	/* filters and streaming */
+	count = 0;
+	CHECK(store_export_list(s, NULL, count_export, &count) == 0);
+	CHECK_INT_EQ(count, 20);
+	f.op_mask = 1u << STORE_EXPORT_DELETE;
+	count = 0;
+	CHECK(store_export_list(s, &f, count_export, &count) == 0);
+	CHECK_INT_EQ(count, 6);
+	f.op_mask = 0;
+	f.object_type = "user";
+	count = 0;
+	CHECK(store_export_list(s, &f, count_export, &count) == 0);
+	CHECK_INT_EQ(count, 10);
+	f.object_type = NULL;
+	f.state_mask = 1u << STORE_EXPORT_PENDING;
+	count = 0;
+	CHECK(store_export_list(s, &f, count_export, &count) == 0);
+	CHECK_INT_EQ(count, 20);
+
+	/* a full sync that produced only anchor-00 again: the rest is stale */
+	CHECK(store_export_delete_stale(s, graph, 2, &n) == 0);
+	CHECK_INT_EQ(n, 19);
+	CHECK(store_export_delete(s, id) == 0);
+	CHECK_INT_EQ(store_export_delete(s, id), -ENOENT);
+	CHECK(store_pending_fingerprint(s, fp3) == 0);
+	CHECK_STR_EQ(fp3, empty);
+	CHECK_INT_EQ(store_export_op_from_string("update"), STORE_EXPORT_UPDATE);
+	CHECK_INT_EQ(store_export_op_from_string("bogus"), -EINVAL);
+
+	attr_diff_free(d);
+	store_close(s);
+	store_close(t);
+}
+
+/* --- runs, audit, config, lease ------------------------------------------------------------ */
+
+struct runs_seen {
+	int runs, steps, errors;
+	int64_t first_id;
+	uint64_t error_count;
+	char status[64];
+};
+
+static int on_run(const struct store_run *r, void *userdata)
+{
+	struct runs_seen *c = userdata;
+
+	if (c->runs++ == 0) {
+		c->first_id = r->id;
+		c->error_count = r->error_count;
+		snprintf(c->status, sizeof(c->status), "%s", r->status ? r->status : "(running)");
+	}
+	return 0;
+}
+
+static int on_step(const struct store_step *st, void *userdata)
+{
+	struct runs_seen *c = userdata;
+
+	CHECK(st->connector != NULL);
+	c->steps++;
+	return 0;
+}
+
+static int on_error(const struct store_run_error *e, void *userdata)
+{
+	struct runs_seen *c = userdata;
+
+	CHECK(e->message != NULL);
+	c->errors++;
+	return 0;
+}
+
+static int on_audit(const struct store_audit_event *e, void *userdata)
+{
+	CHECK_STR_EQ(e->kind, "staging-changed");
+	(*(int *)userdata)++;
+	return 0;
+}
+
+static void test_runs(void)
+{
+	struct store *s = open_rw("runs.db");
+	struct store_step_counters c = {
+	    .adds = 3, .updates = 2, .deletes = 1, .errors = 1, .objects = 100};
+	struct runs_seen seen = {0};
+	struct store_lease *lease = NULL;
+	int64_t run, run2, step;
+	uint64_t n;
+	char *json = NULL;
+	int audits = 0;
+
+	CHECK(store_run_begin(s, STORE_RUN_INITIAL, "hash1", &run) == 0);
+	CHECK(store_run_step_begin(s, run, "ad", STORE_STEP_FULL_IMPORT, &step) == 0);
+	CHECK(store_run_add_error(s, run, step, "guid", "CN=x", "bad-value", "value too long",
+	                          NULL) == 0);
+	CHECK(store_run_step_end(s, step, "completed-errors", &c) == 0);
+	CHECK(store_run_step_begin(s, run, "graph", STORE_STEP_EXPORT, &step) == 0);
+	CHECK(store_run_step_end(s, step, "success", NULL) == 0);
+	CHECK(store_run_end(s, run, "completed-sync-errors") == 0);
+	CHECK(store_run_begin(s, STORE_RUN_DELTA, "hash1", &run2) == 0);
+	CHECK(store_run_step_begin(s, run2, "ad", STORE_STEP_DELTA_IMPORT, &step) == 0);
+
+	CHECK(store_run_list(s, 0, on_run, &seen) == 0);
+	CHECK_INT_EQ(seen.runs, 2);
+	CHECK_INT_EQ(seen.first_id, run2); /* newest first */
+	CHECK_STR_EQ(seen.status, "(running)");
+	memset(&seen, 0, sizeof(seen));
+	CHECK(store_run_list(s, 1, on_run, &seen) == 0);
+	CHECK_INT_EQ(seen.runs, 1);
+	memset(&seen, 0, sizeof(seen));
+	CHECK(store_run_get(s, run, on_run, &seen) == 0);
+	CHECK_INT_EQ(seen.error_count, 1);
+	CHECK_STR_EQ(seen.status, "completed-sync-errors");
+	CHECK(store_run_list_steps(s, run, on_step, &seen) == 0);
+	CHECK_INT_EQ(seen.steps, 2);
+	CHECK(store_run_list_errors(s, run, 0, on_error, &seen) == 0);
+	CHECK_INT_EQ(seen.errors, 1);
+
+	/* a crash left run2 open */
+	CHECK(store_run_end_unfinished(s, "stopped-server-down", &n) == 0);
+	CHECK_INT_EQ(n, 1);
+	memset(&seen, 0, sizeof(seen));
+	CHECK(store_run_get(s, run2, on_run, &seen) == 0);
+	CHECK_STR_EQ(seen.status, "stopped-server-down");
+
+	/* purge by age */
+	CHECK(store_run_purge(s, time(NULL) - 86400, &n) == 0);
+	CHECK_INT_EQ(n, 0);
+	CHECK(store_run_purge(s, time(NULL) + 10, &n) == 0);
+	CHECK_INT_EQ(n, 2);
+	memset(&seen, 0, sizeof(seen));
+	CHECK(store_run_list(s, 0, on_run, &seen) == 0);
+	CHECK_INT_EQ(seen.runs, 0);
+	CHECK(store_run_list_errors(s, run, 0, on_error, &seen) == 0);
+	CHECK_INT_EQ(seen.errors, 0); /* errors went with their run */
+	CHECK(store_run_begin(s, STORE_RUN_DELTA, NULL, &run) == 0);
+	CHECK(run > run2); /* ids never come back */
+
+	CHECK(store_audit_add(s, "staging-changed", 0, "staging yes -> no", "abc") == 0);
+	CHECK(store_audit_add(s, "staging-changed", -1, NULL, NULL) == 0);
+	CHECK(store_audit_list(s, 0, on_audit, &audits) == 0);
+	CHECK_INT_EQ(audits, 2);
+
+	CHECK(store_config_snapshot_put(s, "h1", "{\"a\":1}") == 0);
+	CHECK(store_config_snapshot_put(s, "h1", "{\"a\":2}") == 0); /* kept as first seen */
+	CHECK(store_config_snapshot_get(s, "h1", &json, NULL) == 0);
+	CHECK_STR_EQ(json, "{\"a\":1}");
+	free(json);
+	CHECK_INT_EQ(store_config_snapshot_get(s, "h2", &json, NULL), -ENOENT);
+
+	CHECK_INT_EQ(store_lease_get(s, &lease), -ENOENT);
+	CHECK(store_lease_set(s, "sync1", "hash1", 1000, "obj-1") == 0);
+	CHECK(store_lease_set(s, "sync2", "hash2", 2000, NULL) == 0);
+	CHECK(store_lease_get(s, &lease) == 0);
+	CHECK_STR_EQ(lease->holder, "sync2");
+	CHECK_INT_EQ(lease->renewed, 2000);
+	CHECK(lease->graph_object_id == NULL);
+	CHECK(store_lease_free(lease) == NULL);
+	store_close(s);
+}
+
+/* --- transactions, read-only, backup, corruption ------------------------------------------- */
+
+static void test_transactions(void)
+{
+	struct store *s = open_rw("tx.db");
+	struct store_cs_object *o = NULL;
+	int64_t ad;
+
+	store_get_connector(s, "ad", &ad);
+	CHECK_INT_EQ(store_commit(s), -EINVAL);
+	CHECK_INT_EQ(store_rollback(s), -EINVAL);
+	CHECK(store_begin(s) == 0);
+	CHECK(upsert(s, ad, "outer", "CN=outer", "user", NULL, 0, NULL, NULL) == 0);
+	CHECK(store_begin(s) == 0);
+	CHECK(upsert(s, ad, "inner", "CN=inner", "user", NULL, 0, NULL, NULL) == 0);
+	CHECK(store_rollback(s) == 0);
+	CHECK(store_commit(s) == 0);
+	CHECK(store_cs_get_by_anchor(s, ad, "outer", 5, &o) == 0);
+	o = store_cs_object_free(o);
+	CHECK_INT_EQ(store_cs_get_by_anchor(s, ad, "inner", 5, &o), -ENOENT);
+	CHECK(store_begin(s) == 0);
+	CHECK(upsert(s, ad, "gone", "CN=gone", "user", NULL, 0, NULL, NULL) == 0);
+	CHECK(store_rollback(s) == 0);
+	CHECK_INT_EQ(store_cs_get_by_anchor(s, ad, "gone", 4, &o), -ENOENT);
+	store_close(s);
+}
+
+static void test_readonly_and_backup(void)
+{
+	struct store *w = open_rw("live.db"), *ro = NULL, *copy = NULL;
+	struct store_cs_object *o = NULL;
+	struct attr_set *a = person("Ann", "ann@corp.example.com", "Lead");
+	struct store_stats st1, st2;
+	char fp1[STORE_FINGERPRINT_LEN + 1], fp2[STORE_FINGERPRINT_LEN + 1], err[256];
+	uint64_t total = 0;
+	int64_t ad, graph;
+	struct stat sb;
+
+	store_get_connector(w, "ad", &ad);
+	store_get_connector(w, "graph", &graph);
+	CHECK(upsert(w, ad, "committed", "CN=c", "user", a, 0, NULL, NULL) == 0);
+	fill_exports(w, false, "Lead");
+
+	/* the writer holds an open write transaction (WAL) */
+	CHECK(store_begin(w) == 0);
+	CHECK(upsert(w, ad, "uncommitted", "CN=u", "user", a, 0, NULL, NULL) == 0);
+	CHECK(store_open(path_in("live.db"), STORE_OPEN_READONLY, &ro, err, sizeof(err)) == 0);
+	CHECK(store_is_readonly(ro));
+	CHECK(store_cs_get_by_anchor(ro, ad, "committed", 9, &o) == 0);
+	o = store_cs_object_free(o);
+	CHECK_INT_EQ(store_cs_get_by_anchor(ro, ad, "uncommitted", 11, &o), -ENOENT);
+	CHECK_INT_EQ(upsert(ro, ad, "x", "CN=x", "user", a, 0, NULL, NULL), -EROFS);
+	CHECK_INT_EQ(store_state_set(ro, "k", "v"), -EROFS);
+	CHECK_INT_EQ(store_begin(ro), -EROFS);
+	CHECK(store_pending_fingerprint(ro, fp1) == 0);
+	/* an online backup from the reader while the writer's transaction is open */
+	CHECK(store_backup(ro, path_in("backup-ro.db")) == 0);
+	CHECK_INT_EQ(store_backup(w, path_in("never.db")), -EBUSY); /* inside a transaction */
+	CHECK(store_commit(w) == 0);
+	CHECK(store_cs_get_by_anchor(ro, ad, "uncommitted", 11, &o) == 0);
+	o = store_cs_object_free(o);
+	CHECK(store_check_integrity(ro, false) == 0);
+	ro = store_close(ro);
+
+	/* the reader's backup is the committed state before the commit */
+	CHECK(store_open(path_in("backup-ro.db"), STORE_OPEN_READONLY, &copy, err, sizeof(err)) ==
+	      0);
+	CHECK(store_cs_count(copy, ad, &total, NULL) == 0);
+	CHECK_INT_EQ(total, 1);
+	copy = store_close(copy);
+
+	/* the writer's backup: an identical, openable copy */
+	CHECK(store_backup(w, path_in("backup.db")) == 0);
+	CHECK(stat(path_in("backup.db.tmp"), &sb) < 0);
+	copy = open_rw("backup.db");
+	CHECK(store_check_integrity(copy, true) == 0);
+	CHECK(store_get_stats(w, &st1) == 0);
+	CHECK(store_get_stats(copy, &st2) == 0);
+	CHECK_INT_EQ(st1.cs_objects, 2);
+	CHECK_INT_EQ(st2.cs_objects, st1.cs_objects);
+	CHECK_INT_EQ(st2.pending_exports, st1.pending_exports);
+	CHECK_INT_EQ(st2.cs_pending_import, st1.cs_pending_import);
+	CHECK(st2.file_bytes > 0);
+	CHECK(store_pending_fingerprint(w, fp1) == 0);
+	CHECK(store_pending_fingerprint(copy, fp2) == 0);
+	CHECK_STR_EQ(fp1, fp2);
+	CHECK(store_cs_get_by_anchor(copy, ad, "uncommitted", 11, &o) == 0);
+	CHECK(attr_set_equal(o->attrs, a));
+	o = store_cs_object_free(o);
+	store_close(copy);
+
+	attr_set_free(a);
+	store_close(w);
+}
+
+static void test_corruption(void)
+{
+	struct store *s = open_rw("big.db"), *c = NULL;
+	struct attr_set *a = person("Someone", "someone@corp.example.com", "Somewhere");
+	char garbage[32768], err[256] = "";
+	int64_t ad;
+	struct stat sb;
+	int fd, r, i;
+
+	store_get_connector(s, "ad", &ad);
+	CHECK(store_begin(s) == 0);
+	for (i = 0; i < 3000; i++) {
+		char anchor[32], dn[64];
+		snprintf(anchor, sizeof(anchor), "guid-%d", i);
+		snprintf(dn, sizeof(dn), "CN=user%d,OU=Staff,DC=corp", i);
+		upsert(s, ad, anchor, dn, "user", a, 0, NULL, NULL);
+	}
+	CHECK(store_commit(s) == 0);
+	store_close(s); /* checkpoints the WAL into the file */
+	attr_set_free(a);
+
+	CHECK(copy_file(path_in("big.db"), path_in("corrupt.db")) == 0);
+	CHECK(stat(path_in("corrupt.db"), &sb) == 0);
+	CHECK(sb.st_size > 200000);
+	for (i = 0; i < (int)sizeof(garbage); i++)
+		garbage[i] = (char)(i * 7 + 13);
+	fd = open(path_in("corrupt.db"), O_WRONLY);
+	CHECK(pwrite(fd, garbage, sizeof(garbage), sb.st_size / 2) == (ssize_t)sizeof(garbage));
+	close(fd);
+
+	r = store_open(path_in("corrupt.db"), 0, &c, err, sizeof(err));
+	if (r == 0) {
+		r = store_check_integrity(c, true);
+		CHECK(strstr(store_last_error(c), "corrupt") != NULL);
+		store_close(c);
+	}
+	CHECK_INT_EQ(r, -EBADMSG);
+
+	/* the original passes */
+	s = open_rw("big.db");
+	CHECK(store_check_integrity(s, true) == 0);
+	store_close(s);
+}
+
+static void cleanup(void)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", tmpdir);
+}
+
+int main(void)
+{
+	const char *base = getenv("TMPDIR");
+
+	snprintf(tmpdir, sizeof(tmpdir), "%s/test_store.XXXXXX", base && *base ? base : "/tmp");
+	if (!mkdtemp(tmpdir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_open_and_versions();
+	test_cs();
+	test_refs();
+	test_export_memory();
+	test_mv();
+	test_exports();
+	test_runs();
+	test_transactions();
+	test_readonly_and_backup();
+	test_corruption();
+	cleanup();
+	return check_finish();
+}
