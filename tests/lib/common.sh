@@ -31,16 +31,19 @@ _hs_run_cleanups() {
 trap _hs_run_cleanups EXIT
 trap 'exit 130' INT TERM
 
-# hs_mktemp: a scratch directory removed at exit unless HS_KEEP=1.
+# One scratch root per script, removed at exit unless HS_KEEP=1. It is created here, in the
+# script's own shell, because a cleanup registered inside $(...) would be lost with the subshell.
+HS_TMP=$(mktemp -d "${TMPDIR:-/tmp}/hs.XXXXXX")
+if [ "${HS_KEEP:-0}" != 1 ]; then
+    _hs_cleanups+=("rm -rf '$HS_TMP'")
+else
+    echo "keeping $HS_TMP" >&2
+fi
+export HS_TMP
+
+# hs_mktemp: a fresh scratch directory inside $HS_TMP (safe to call as d=$(hs_mktemp)).
 hs_mktemp() {
-    local d
-    d=$(mktemp -d "${TMPDIR:-/tmp}/hs.XXXXXX")
-    if [ "${HS_KEEP:-0}" != 1 ]; then
-        hs_on_exit "rm -rf '$d'"
-    else
-        echo "keeping $d" >&2
-    fi
-    echo "$d"
+    mktemp -d "$HS_TMP/t.XXXXXX"
 }
 
 hs_log() { printf '%s: %s\n' "$(basename "$0")" "$*" >&2; }
