@@ -8,20 +8,20 @@
 #include <stdint.h>
 
 /* Bounds. Everything fed from a rule file or a directory has a maximum. */
-#define EXPR_TEXT_MAX          65536u      /* bytes of expression text */
-#define EXPR_DEPTH_MAX         64u         /* nesting of calls, parentheses and unary minus */
-#define EXPR_ARGS_MAX          64u         /* arguments of one call */
-#define EXPR_NAME_MAX          256u        /* bytes of an attribute, parameter or variable name */
-#define EXPR_STRING_MAX        (4u << 20)  /* bytes of one string or binary value */
-#define EXPR_MULTI_MAX         (1u << 20)  /* values of one multi-valued value */
-#define EXPR_EVAL_STEPS_MAX    10000000u   /* node evaluations per expr_eval() */
+#define EXPR_TEXT_MAX          65536u       /* bytes of expression text */
+#define EXPR_DEPTH_MAX         64u          /* nesting of calls, parentheses and unary minus */
+#define EXPR_ARGS_MAX          64u          /* arguments of one call */
+#define EXPR_NAME_MAX          256u         /* bytes of an attribute, parameter or variable name */
+#define EXPR_STRING_MAX        (4u << 20)   /* bytes of one string or binary value */
+#define EXPR_MULTI_MAX         (1u << 20)   /* values of one multi-valued value */
+#define EXPR_EVAL_STEPS_MAX    10000000u    /* node evaluations per expr_eval() */
 #define EXPR_EVAL_BYTES_MAX    (256u << 20) /* bytes of values produced per expr_eval() */
 #define EXPR_ERROR_MESSAGE_MAX 512u
 
 enum expr_value_type {
-	EXPR_VALUE_NULL,      /* no value: an absent attribute, the NULL literal */
-	EXPR_VALUE_STRING,    /* UTF-8 text */
-	EXPR_VALUE_NUMBER,    /* int64 */
+	EXPR_VALUE_NULL,   /* no value: an absent attribute, the NULL literal */
+	EXPR_VALUE_STRING, /* UTF-8 text */
+	EXPR_VALUE_NUMBER, /* int64 */
 	EXPR_VALUE_BOOLEAN,
 	EXPR_VALUE_BINARY,    /* bytes (objectGUID, objectSid, ...) */
 	EXPR_VALUE_DATETIME,  /* UTC, 100 ns ticks since 1601-01-01 (Windows FILETIME) */
@@ -30,7 +30,8 @@ enum expr_value_type {
 	                       * when produced by the evaluator: no values is EXPR_VALUE_NULL) */
 	/* Flow-level literals: only meaningful as the result of an attribute flow. */
 	EXPR_VALUE_IGNORE_THIS_FLOW,   /* contribute nothing, keep the target's value */
-	EXPR_VALUE_AUTHORITATIVE_NULL, /* remove the value, lower-precedence rules may not contribute */
+	EXPR_VALUE_AUTHORITATIVE_NULL, /* remove the value, lower-precedence rules may not
+	                                  contribute */
 	EXPR_VALUE_TYPE_MAX,
 };
 
@@ -41,9 +42,10 @@ struct expr_value {
 		bool boolean;
 		int64_t datetime;
 		struct {
-			char *data; /* NUL-terminated; may also contain NUL bytes, len is authoritative */
+			char *data; /* NUL-terminated; may also contain NUL bytes, len is
+			               authoritative */
 			size_t len;
-		} string;       /* EXPR_VALUE_STRING and EXPR_VALUE_REFERENCE */
+		} string; /* EXPR_VALUE_STRING and EXPR_VALUE_REFERENCE */
 		struct {
 			uint8_t *data;
 			size_t len;
@@ -57,12 +59,12 @@ struct expr_value {
 
 enum expr_error_kind {
 	EXPR_ERROR_NONE,
-	EXPR_ERROR_SYNTAX,  /* expr_parse(): the text is not a valid expression */
-	EXPR_ERROR_LIMIT,   /* a bound above was exceeded */
-	EXPR_ERROR_TYPE,    /* a value of the wrong type reached an operator or a function */
-	EXPR_ERROR_VALUE,   /* a value of the right type that cannot be used (bad GUID, index, ...) */
-	EXPR_ERROR_USER,    /* Error("...") was evaluated: message is its argument, verbatim */
-	EXPR_ERROR_LOOKUP,  /* an attribute, parameter or imported-value callback failed */
+	EXPR_ERROR_SYNTAX, /* expr_parse(): the text is not a valid expression */
+	EXPR_ERROR_LIMIT,  /* a bound above was exceeded */
+	EXPR_ERROR_TYPE,   /* a value of the wrong type reached an operator or a function */
+	EXPR_ERROR_VALUE, /* a value of the right type that cannot be used (bad GUID, index, ...) */
+	EXPR_ERROR_USER,  /* Error("...") was evaluated: message is its argument, verbatim */
+	EXPR_ERROR_LOOKUP, /* an attribute, parameter or imported-value callback failed */
 	EXPR_ERROR_MAX,
 };
 
@@ -90,9 +92,9 @@ struct expr_env {
 	int (*get_param)(void *userdata, const char *name, struct expr_value **ret);
 	int (*get_imported)(void *userdata, const char *name, struct expr_value **ret);
 	void *userdata;
-	unsigned flags;  /* EXPR_ENV_* */
-	int64_t now;     /* FILETIME for Now() in deterministic mode */
-	uint64_t seed;   /* for Guid() and RandomNum() in deterministic mode */
+	unsigned flags; /* EXPR_ENV_* */
+	int64_t now;    /* FILETIME for Now() in deterministic mode */
+	uint64_t seed;  /* for Guid() and RandomNum() in deterministic mode */
 };
 
 struct expr; /* a parsed expression, immutable; may be evaluated concurrently */
@@ -156,5 +158,6 @@ int expr_foreach_attribute(const struct expr *e,
                            void *userdata);
 
 /* The functions the language knows, for documentation and tests: the i-th name in alphabetical
- * order, NULL past the end. Unsupported ones (the Cert* family) are listed with supported = false. */
+ * order, NULL past the end. Unsupported ones (the Cert* family) are listed with supported = false.
+ */
 const char *expr_function_name(size_t i, bool *ret_supported);

@@ -226,8 +226,8 @@ int value_compare_op(const struct expr_value *a, const struct expr_value *b, int
 		return 0;
 	}
 	if (is_text(a) && is_text(b)) {
-		/* DNs compare case-insensitively, as LDAP does; strings exactly (R10: the language is
-		 * case-sensitive) */
+		/* DNs compare case-insensitively, as LDAP does; strings exactly (R10: the language
+		 * is case-sensitive) */
 		bool fold = ta == EXPR_VALUE_REFERENCE || tb == EXPR_VALUE_REFERENCE;
 		*ret = cmp_text(a->string.data, a->string.len, b->string.data, b->string.len, fold);
 		return 0;

@@ -11,11 +11,11 @@
 #define SECONDS_PER_DAY     86400LL
 
 static const char *const month_names[12] = {
-	"January", "February", "March",     "April",   "May",      "June",
-	"July",    "August",   "September", "October", "November", "December",
+    "January", "February", "March",     "April",   "May",      "June",
+    "July",    "August",   "September", "October", "November", "December",
 };
 static const char *const day_names[7] = {
-	"Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
+    "Sunday", "Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday",
 };
 
 static int64_t floor_div(int64_t a, int64_t b)
@@ -65,7 +65,7 @@ static bool is_leap(int y)
 
 static int days_in_month(int y, int m)
 {
-	static const int dim[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
 
 	return m == 2 && is_leap(y) ? 29 : dim[m - 1];
 }
@@ -106,13 +106,14 @@ void datetime_to_civil(int64_t t, struct civil *ret)
 
 static int weekday(int64_t t)
 {
-	int64_t days = floor_div(floor_div(t - UNIX_EPOCH_FILETIME, FILETIME_PER_SECOND),
-	                         SECONDS_PER_DAY);
+	int64_t days =
+	    floor_div(floor_div(t - UNIX_EPOCH_FILETIME, FILETIME_PER_SECOND), SECONDS_PER_DAY);
 
 	return (int)((days % 7 + 7 + 4) % 7); /* 1970-01-01 was a Thursday */
 }
 
-/* ---- parsing ------------------------------------------------------------------------------------ */
+/* ---- parsing ------------------------------------------------------------------------------------
+ */
 
 struct scan {
 	const char *s;
@@ -235,8 +236,8 @@ static int scan_time(struct scan *sc, struct civil *c)
  * 20140905081453.0Z. Without a zone the time is UTC. */
 int datetime_parse(const char *s, size_t len, int64_t *ret)
 {
-	struct scan sc = { .s = s, .len = len };
-	struct civil c = { 0 };
+	struct scan sc = {.s = s, .len = len};
+	struct civil c = {0};
 	int a, b, y, zone = 0;
 	size_t nd;
 	int64_t t;
@@ -253,7 +254,8 @@ int datetime_parse(const char *s, size_t len, int64_t *ret)
 		                 scan_uint(&sc, 2, &c.minute, NULL) < 0 ||
 		                 scan_uint(&sc, 2, &c.second, NULL) < 0))
 			return -EINVAL;
-		if ((scan_char(&sc, '.') || scan_char(&sc, ',')) && scan_fraction(&sc, &c.ticks) < 0)
+		if ((scan_char(&sc, '.') || scan_char(&sc, ',')) &&
+		    scan_fraction(&sc, &c.ticks) < 0)
 			return -EINVAL;
 	} else if (nd == 4 && scan_uint(&sc, 4, &a, NULL) == 0 &&
 	           (scan_char(&sc, '-') || scan_char(&sc, '/'))) {
@@ -303,22 +305,42 @@ static void put_num(struct sbuf *b, long long v, int width)
 static const char *standard_format(char c)
 {
 	switch (c) {
-	case 'd': return "MM/dd/yyyy";
-	case 'D': return "dddd, dd MMMM yyyy";
-	case 'f': return "dddd, dd MMMM yyyy HH:mm";
-	case 'F': return "dddd, dd MMMM yyyy HH:mm:ss";
-	case 'g': return "MM/dd/yyyy HH:mm";
-	case 'G': return "MM/dd/yyyy HH:mm:ss";
-	case 'm': case 'M': return "MMMM dd";
-	case 'o': case 'O': return "yyyy-MM-dd'T'HH:mm:ss.fffffffK";
-	case 'r': case 'R': return "ddd, dd MMM yyyy HH':'mm':'ss 'GMT'";
-	case 's': return "yyyy-MM-dd'T'HH:mm:ss";
-	case 't': return "HH:mm";
-	case 'T': return "HH:mm:ss";
-	case 'u': return "yyyy-MM-dd HH:mm:ss'Z'";
-	case 'U': return "dddd, dd MMMM yyyy HH:mm:ss";
-	case 'y': case 'Y': return "yyyy MMMM";
-	default: return NULL;
+	case 'd':
+		return "MM/dd/yyyy";
+	case 'D':
+		return "dddd, dd MMMM yyyy";
+	case 'f':
+		return "dddd, dd MMMM yyyy HH:mm";
+	case 'F':
+		return "dddd, dd MMMM yyyy HH:mm:ss";
+	case 'g':
+		return "MM/dd/yyyy HH:mm";
+	case 'G':
+		return "MM/dd/yyyy HH:mm:ss";
+	case 'm':
+	case 'M':
+		return "MMMM dd";
+	case 'o':
+	case 'O':
+		return "yyyy-MM-dd'T'HH:mm:ss.fffffffK";
+	case 'r':
+	case 'R':
+		return "ddd, dd MMM yyyy HH':'mm':'ss 'GMT'";
+	case 's':
+		return "yyyy-MM-dd'T'HH:mm:ss";
+	case 't':
+		return "HH:mm";
+	case 'T':
+		return "HH:mm:ss";
+	case 'u':
+		return "yyyy-MM-dd HH:mm:ss'Z'";
+	case 'U':
+		return "dddd, dd MMMM yyyy HH:mm:ss";
+	case 'y':
+	case 'Y':
+		return "yyyy MMMM";
+	default:
+		return NULL;
 	}
 }
 
@@ -435,7 +457,7 @@ static int format_custom(int64_t t, const char *f, size_t n, struct sbuf *b)
 
 int datetime_format(int64_t t, const char *fmt, size_t fmt_len, struct expr_value **ret)
 {
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	const char *std;
 	int r;
 
@@ -483,9 +505,16 @@ int datetime_add(int64_t t, const char *interval, int64_t n, int64_t *ret)
 		int64_t seconds; /* 0: months */
 		int64_t months;
 	} units[] = {
-		{ "yyyy", 0, 12 }, { "q", 0, 3 },       { "m", 0, 1 },   { "y", SECONDS_PER_DAY, 0 },
-		{ "d", SECONDS_PER_DAY, 0 },  { "w", SECONDS_PER_DAY, 0 },
-		{ "ww", 7 * SECONDS_PER_DAY, 0 }, { "h", 3600, 0 }, { "n", 60, 0 }, { "s", 1, 0 },
+	    {"yyyy", 0, 12},
+	    {"q", 0, 3},
+	    {"m", 0, 1},
+	    {"y", SECONDS_PER_DAY, 0},
+	    {"d", SECONDS_PER_DAY, 0},
+	    {"w", SECONDS_PER_DAY, 0},
+	    {"ww", 7 * SECONDS_PER_DAY, 0},
+	    {"h", 3600, 0},
+	    {"n", 60, 0},
+	    {"s", 1, 0},
 	};
 	int64_t delta, out;
 
@@ -499,7 +528,8 @@ int datetime_add(int64_t t, const char *interval, int64_t n, int64_t *ret)
 		}
 		if (__builtin_mul_overflow(n, units[i].seconds, &delta) ||
 		    __builtin_mul_overflow(delta, FILETIME_PER_SECOND, &delta) ||
-		    __builtin_add_overflow(t, delta, &out) || out < DATETIME_MIN || out > DATETIME_MAX)
+		    __builtin_add_overflow(t, delta, &out) || out < DATETIME_MIN ||
+		    out > DATETIME_MAX)
 			return -ERANGE;
 		*ret = out;
 		return 0;

@@ -70,8 +70,8 @@ int ctx_errno(struct expr_ctx *ctx, const struct expr_node *at, int r, const cha
 	if (r == -ENOMEM)
 		return ctx_oom(ctx, at);
 	if (r == -E2BIG)
-		return ctx_fail(ctx, at, r, EXPR_ERROR_LIMIT, "%s: result larger than %u bytes", what,
-		                EXPR_STRING_MAX);
+		return ctx_fail(ctx, at, r, EXPR_ERROR_LIMIT, "%s: result larger than %u bytes",
+		                what, EXPR_STRING_MAX);
 	return ctx_fail(ctx, at, r, EXPR_ERROR_VALUE, "%s: %s", what, strerror(-r));
 }
 
@@ -131,7 +131,8 @@ const char *value_preview(const struct expr_value *v, char buf[64])
 	switch (v->type) {
 	case EXPR_VALUE_STRING:
 	case EXPR_VALUE_REFERENCE: {
-		size_t n = v->string.len > 40 ? utf8_offset(v->string.data, v->string.len, 37) : v->string.len;
+		size_t n = v->string.len > 40 ? utf8_offset(v->string.data, v->string.len, 37)
+		                              : v->string.len;
 		snprintf(buf, 64, "%s \"%.*s%s\"", expr_value_type_to_string(v->type), (int)n,
 		         v->string.data, n < v->string.len ? "..." : "");
 		return buf;
@@ -185,12 +186,13 @@ int ctx_truth(struct expr_ctx *ctx, const struct expr_node *at, const struct exp
 	if (ctx_flow_check(ctx, at, v, what) < 0)
 		return -EINVAL;
 	if (v->type == EXPR_VALUE_MULTI || value_to_bool(v, ret) < 0)
-		return ctx_fail(ctx, at, -EINVAL, EXPR_ERROR_TYPE, "%s must be a boolean, got %s", what,
-		                value_preview(v, buf));
+		return ctx_fail(ctx, at, -EINVAL, EXPR_ERROR_TYPE, "%s must be a boolean, got %s",
+		                what, value_preview(v, buf));
 	return 0;
 }
 
-/* ---- leaves ------------------------------------------------------------------------------------ */
+/* ---- leaves ------------------------------------------------------------------------------------
+ */
 
 static int check_value(const struct expr_value *v, bool top)
 {
@@ -201,7 +203,9 @@ static int check_value(const struct expr_value *v, bool top)
 	case EXPR_VALUE_REFERENCE:
 		return v->string.data && v->string.len <= EXPR_STRING_MAX ? 0 : -EINVAL;
 	case EXPR_VALUE_BINARY:
-		return (v->binary.data || !v->binary.len) && v->binary.len <= EXPR_STRING_MAX ? 0 : -EINVAL;
+		return (v->binary.data || !v->binary.len) && v->binary.len <= EXPR_STRING_MAX
+		           ? 0
+		           : -EINVAL;
 	case EXPR_VALUE_MULTI:
 		if (!top || v->multi.count > EXPR_MULTI_MAX || (v->multi.count && !v->multi.items))
 			return -EINVAL;
@@ -233,8 +237,8 @@ static int lookup(struct expr_ctx *ctx, const struct expr_node *at,
 		return -ENOENT;
 	}
 	if (r < 0)
-		return ctx_fail(ctx, at, r, EXPR_ERROR_LOOKUP, "Failed to read %s '%s': %s", what, name,
-		                strerror(-r));
+		return ctx_fail(ctx, at, r, EXPR_ERROR_LOOKUP, "Failed to read %s '%s': %s", what,
+		                name, strerror(-r));
 	if (check_value(v, true) < 0) {
 		expr_value_free(v);
 		return ctx_fail(ctx, at, -EINVAL, EXPR_ERROR_LOOKUP, "%s '%s' has an invalid value",
@@ -270,8 +274,8 @@ static int eval_param(struct expr_ctx *ctx, const struct expr_node *n, struct ex
 	if (ctx->env && ctx->env->get_param)
 		r = lookup(ctx, n, ctx->env->get_param, n->name, "parameter", ret);
 	if (r == -ENOENT)
-		return ctx_fail(ctx, n, -EINVAL, EXPR_ERROR_LOOKUP, "parameter %%%s%% is not defined",
-		                n->name);
+		return ctx_fail(ctx, n, -EINVAL, EXPR_ERROR_LOOKUP,
+		                "parameter %%%s%% is not defined", n->name);
 	return r;
 }
 
@@ -324,7 +328,8 @@ static int eval_var(struct expr_ctx *ctx, const struct expr_node *n, struct expr
 	return ctx_fail(ctx, n, -EINVAL, EXPR_ERROR_VALUE, "unknown variable '$%s'", n->name);
 }
 
-/* ---- function calls --------------------------------------------------------------------------- */
+/* ---- function calls ---------------------------------------------------------------------------
+ */
 
 static bool is_scalar_kind(enum arg_kind k)
 {
@@ -334,12 +339,18 @@ static bool is_scalar_kind(enum arg_kind k)
 static const char *kind_name(enum arg_kind k)
 {
 	switch (k) {
-	case ARG_STR: return "a string";
-	case ARG_NUM: return "a number";
-	case ARG_BIN: return "a binary value";
-	case ARG_REF: return "a reference (DN)";
-	case ARG_DT: return "a date";
-	default: return "a value";
+	case ARG_STR:
+		return "a string";
+	case ARG_NUM:
+		return "a number";
+	case ARG_BIN:
+		return "a binary value";
+	case ARG_REF:
+		return "a reference (DN)";
+	case ARG_DT:
+		return "a date";
+	default:
+		return "a value";
 	}
 }
 
@@ -427,9 +438,8 @@ static int call_once(struct expr_ctx *ctx, const struct expr_node *call, struct 
 
 /* A single-valued function met a multi-valued argument: call it once per value (index by index
  * when several arguments are multi-valued) and collect the results. */
-static int call_mapped(struct expr_ctx *ctx, const struct expr_node *call,
-                       struct expr_value **args, size_t nargs, size_t count,
-                       struct expr_value **ret)
+static int call_mapped(struct expr_ctx *ctx, const struct expr_node *call, struct expr_value **args,
+                       size_t nargs, size_t count, struct expr_value **ret)
 {
 	const struct expr_func *f = call->call.func;
 	struct expr_value *sub[EXPR_ARGS_MAX], *out, *v;
@@ -442,7 +452,8 @@ static int call_mapped(struct expr_ctx *ctx, const struct expr_node *call,
 		memset(sub, 0, sizeof(sub));
 		for (size_t i = 0; i < nargs && r >= 0; i++) {
 			const struct expr_value *src = args[i];
-			if (is_scalar_kind(expr_func_arg_kind(f, i)) && src->type == EXPR_VALUE_MULTI)
+			if (is_scalar_kind(expr_func_arg_kind(f, i)) &&
+			    src->type == EXPR_VALUE_MULTI)
 				src = src->multi.items[k];
 			if (expr_value_copy(src, &sub[i]) < 0)
 				r = ctx_oom(ctx, call);
@@ -468,7 +479,7 @@ static int call_mapped(struct expr_ctx *ctx, const struct expr_node *call,
 static int eval_call(struct expr_ctx *ctx, const struct expr_node *call, struct expr_value **ret)
 {
 	const struct expr_func *f = call->call.func;
-	struct expr_value *args[EXPR_ARGS_MAX] = { 0 };
+	struct expr_value *args[EXPR_ARGS_MAX] = {0};
 	size_t nargs = call->call.nargs, count = 0;
 	char where[96];
 	int r = 0;
@@ -484,9 +495,10 @@ static int eval_call(struct expr_ctx *ctx, const struct expr_node *call, struct 
 		    !is_scalar_kind(expr_func_arg_kind(f, i)))
 			continue;
 		if (count && args[i]->multi.count != count)
-			r = ctx_fail(ctx, call, -EINVAL, EXPR_ERROR_VALUE,
-			             "%s: multi-valued arguments have different sizes (%zu and %zu)",
-			             f->name, count, args[i]->multi.count);
+			r = ctx_fail(
+			    ctx, call, -EINVAL, EXPR_ERROR_VALUE,
+			    "%s: multi-valued arguments have different sizes (%zu and %zu)",
+			    f->name, count, args[i]->multi.count);
 		count = args[i]->multi.count;
 	}
 	if (r >= 0)
@@ -497,7 +509,8 @@ static int eval_call(struct expr_ctx *ctx, const struct expr_node *call, struct 
 	return r;
 }
 
-/* ---- entry points ------------------------------------------------------------------------------ */
+/* ---- entry points ------------------------------------------------------------------------------
+ */
 
 int ctx_eval_node(struct expr_ctx *ctx, const struct expr_node *n, struct expr_value **ret)
 {
@@ -505,8 +518,8 @@ int ctx_eval_node(struct expr_ctx *ctx, const struct expr_node *n, struct expr_v
 	int r;
 
 	if (++ctx->steps > EXPR_EVAL_STEPS_MAX)
-		return ctx_fail(ctx, n, -E2BIG, EXPR_ERROR_LIMIT, "evaluation took more than %u steps",
-		                EXPR_EVAL_STEPS_MAX);
+		return ctx_fail(ctx, n, -E2BIG, EXPR_ERROR_LIMIT,
+		                "evaluation took more than %u steps", EXPR_EVAL_STEPS_MAX);
 	switch (n->kind) {
 	case NODE_LITERAL:
 		r = expr_value_copy(n->literal, &v) < 0 ? ctx_oom(ctx, n) : 0;
@@ -543,7 +556,8 @@ int ctx_eval_node(struct expr_ctx *ctx, const struct expr_node *n, struct expr_v
 	if (ctx->bytes > EXPR_EVAL_BYTES_MAX) {
 		expr_value_free(v);
 		return ctx_fail(ctx, n, -E2BIG, EXPR_ERROR_LIMIT,
-		                "evaluation produced more than %u bytes of values", EXPR_EVAL_BYTES_MAX);
+		                "evaluation produced more than %u bytes of values",
+		                EXPR_EVAL_BYTES_MAX);
 	}
 	*ret = v;
 	return 0;
@@ -552,7 +566,7 @@ int ctx_eval_node(struct expr_ctx *ctx, const struct expr_node *n, struct expr_v
 int expr_eval(const struct expr *e, const struct expr_env *env, struct expr_value **ret,
               struct expr_error *ret_err)
 {
-	struct expr_ctx ctx = { .env = env };
+	struct expr_ctx ctx = {.env = env};
 	struct expr_value *v = NULL;
 	int r;
 

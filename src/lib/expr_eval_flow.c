@@ -19,8 +19,8 @@ static int eval_arg(struct expr_ctx *ctx, const struct expr_node *call, size_t i
  * drops the SIP addresses (R10's example). */
 int eval_iif(struct expr_ctx *ctx, const struct expr_node *call, struct expr_value **ret)
 {
-	struct expr_value *cond = NULL, *branch[2] = { NULL, NULL }, *out = NULL, *item;
-	bool any[2] = { false, false }, b;
+	struct expr_value *cond = NULL, *branch[2] = {NULL, NULL}, *out = NULL, *item;
+	bool any[2] = {false, false}, b;
 	size_t count;
 	int r;
 
@@ -36,7 +36,8 @@ int eval_iif(struct expr_ctx *ctx, const struct expr_node *call, struct expr_val
 	}
 	count = cond->multi.count;
 	for (size_t i = 0; i < count; i++) {
-		r = ctx_truth(ctx, call->call.args[0], cond->multi.items[i], "the condition of IIF", &b);
+		r = ctx_truth(ctx, call->call.args[0], cond->multi.items[i], "the condition of IIF",
+		              &b);
 		if (r < 0)
 			goto out;
 		any[b ? 0 : 1] = true;
@@ -53,8 +54,8 @@ int eval_iif(struct expr_ctx *ctx, const struct expr_node *call, struct expr_val
 			goto out;
 		if (branch[k]->type == EXPR_VALUE_MULTI && branch[k]->multi.count != count) {
 			r = ctx_fail(ctx, call, -EINVAL, EXPR_ERROR_VALUE,
-			             "IIF: the condition has %zu values but a branch has %zu", count,
-			             branch[k]->multi.count);
+			             "IIF: the condition has %zu values but a branch has %zu",
+			             count, branch[k]->multi.count);
 			goto out;
 		}
 	}
@@ -125,7 +126,7 @@ static int eval_each(struct expr_ctx *ctx, const struct expr_node *call, bool wh
                      struct expr_value **ret)
 {
 	struct expr_value *src, *out, *v, *copy;
-	struct expr_binding bind = { .name = call->call.args[0]->name, .next = ctx->vars };
+	struct expr_binding bind = {.name = call->call.args[0]->name, .next = ctx->vars};
 	const struct expr_binding *saved = ctx->vars;
 	size_t count;
 	bool keep;
@@ -194,7 +195,7 @@ int eval_where(struct expr_ctx *ctx, const struct expr_node *call, struct expr_v
 int eval_with(struct expr_ctx *ctx, const struct expr_node *call, struct expr_value **ret)
 {
 	struct expr_value *sub;
-	struct expr_binding bind = { .name = call->call.args[0]->name, .next = ctx->vars };
+	struct expr_binding bind = {.name = call->call.args[0]->name, .next = ctx->vars};
 	const struct expr_binding *saved = ctx->vars;
 	int r;
 

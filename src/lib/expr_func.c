@@ -11,98 +11,100 @@
 #include <strings.h>
 
 #define S FUNC_SPECIAL
-#define UNSUPPORTED(n)                                                                          \
-	{ n, 0, FUNC_ARGS_VARIADIC, FUNC_UNSUPPORTED, { ARG_WHOLE }, NULL, NULL }
+#define UNSUPPORTED(n)                                                                             \
+	{                                                                                          \
+		n, 0, FUNC_ARGS_VARIADIC, FUNC_UNSUPPORTED, {ARG_WHOLE}, NULL, NULL                \
+	}
 
 /* Sorted by strcmp() (a unit test checks it). Argument kinds: see enum arg_kind. */
 static const struct expr_func functions[] = {
-	{ "BitAnd", 2, 2, 0, { ARG_NUM }, fn_bit_and, NULL },
-	{ "BitOr", 2, 2, 0, { ARG_NUM }, fn_bit_or, NULL },
-	{ "CBool", 1, 1, 0, { ARG_ANY }, fn_cbool, NULL },
-	{ "CDate", 1, 1, 0, { ARG_ANY }, fn_cdate, NULL },
-	{ "CGuid", 1, 1, 0, { ARG_STR }, fn_cguid, NULL },
-	{ "CNum", 1, 1, 0, { ARG_ANY }, fn_cnum, NULL },
-	{ "CRef", 1, 1, 0, { ARG_STR }, fn_cref, NULL },
-	{ "CStr", 1, 1, 0, { ARG_ANY }, fn_cstr, NULL },
-	UNSUPPORTED("CertExtensionOids"),
-	UNSUPPORTED("CertFormat"),
-	UNSUPPORTED("CertFriendlyName"),
-	UNSUPPORTED("CertHashString"),
-	UNSUPPORTED("CertIssuer"),
-	UNSUPPORTED("CertIssuerDN"),
-	UNSUPPORTED("CertIssuerOid"),
-	UNSUPPORTED("CertKeyAlgorithm"),
-	UNSUPPORTED("CertKeyAlgorithmParams"),
-	UNSUPPORTED("CertNameInfo"),
-	UNSUPPORTED("CertNotAfter"),
-	UNSUPPORTED("CertNotBefore"),
-	UNSUPPORTED("CertPublicKeyOid"),
-	UNSUPPORTED("CertPublicKeyParametersOid"),
-	UNSUPPORTED("CertSerialNumber"),
-	UNSUPPORTED("CertSignatureAlgorithmOid"),
-	UNSUPPORTED("CertSubject"),
-	UNSUPPORTED("CertSubjectNameDN"),
-	UNSUPPORTED("CertSubjectNameOid"),
-	UNSUPPORTED("CertThumbprint"),
-	UNSUPPORTED("CertVersion"),
-	{ "Contains", 2, 3, 0, { ARG_WHOLE, ARG_STR }, fn_contains, NULL },
-	{ "ConvertFromBase64", 1, 2, 0, { ARG_STR }, fn_convert_from_base64, NULL },
-	{ "ConvertFromUTF8Hex", 1, 1, 0, { ARG_STR }, fn_convert_from_utf8hex, NULL },
-	{ "ConvertToBase64", 1, 1, 0, { ARG_ANY }, fn_convert_to_base64, NULL },
-	{ "ConvertToUTF8Hex", 1, 1, 0, { ARG_STR }, fn_convert_to_utf8hex, NULL },
-	{ "Count", 1, 1, 0, { ARG_WHOLE }, fn_count, NULL },
-	{ "DNComponent", 2, 2, 0, { ARG_REF, ARG_NUM }, fn_dn_component, NULL },
-	{ "DNComponentRev", 2, 3, 0, { ARG_REF, ARG_NUM, ARG_STR }, fn_dn_component_rev, NULL },
-	{ "DateAdd", 3, 3, 0, { ARG_STR, ARG_NUM, ARG_DT }, fn_date_add, NULL },
-	{ "DateFromNum", 1, 1, 0, { ARG_NUM }, fn_date_from_num, NULL },
-	{ "Error", 1, 1, 0, { ARG_WHOLE }, fn_error, NULL },
-	{ "EscapeDNComponent", 1, 1, 0, { ARG_STR }, fn_escape_dn_component, NULL },
-	{ "FormatDateTime", 2, 2, 0, { ARG_DT, ARG_STR }, fn_format_date_time, NULL },
-	{ "Guid", 0, 0, 0, { ARG_WHOLE }, fn_guid, NULL },
-	{ "IIF", 3, 3, S, { ARG_WHOLE }, NULL, eval_iif },
-	{ "ImportedValue", 1, 1, S | FUNC_NAME_LITERAL, { ARG_WHOLE }, NULL, eval_imported },
-	{ "InStr", 2, 4, 0, { ARG_STR, ARG_STR, ARG_NUM, ARG_ANY }, fn_instr, NULL },
-	{ "InStrRev", 2, 4, 0, { ARG_STR, ARG_STR, ARG_NUM, ARG_ANY }, fn_instr_rev, NULL },
-	{ "IsBitSet", 2, 2, 0, { ARG_NUM }, fn_is_bit_set, NULL },
-	UNSUPPORTED("IsCert"),
-	{ "IsDate", 1, 1, 0, { ARG_WHOLE }, fn_is_date, NULL },
-	{ "IsEmpty", 1, 1, 0, { ARG_WHOLE }, fn_is_empty, NULL },
-	{ "IsGuid", 1, 1, 0, { ARG_WHOLE }, fn_is_guid, NULL },
-	{ "IsNull", 1, 1, 0, { ARG_WHOLE }, fn_is_null, NULL },
-	{ "IsNullOrEmpty", 1, 1, 0, { ARG_WHOLE }, fn_is_null_or_empty, NULL },
-	{ "IsNumeric", 1, 1, 0, { ARG_WHOLE }, fn_is_numeric, NULL },
-	{ "IsPresent", 1, 1, 0, { ARG_WHOLE }, fn_is_present, NULL },
-	{ "IsString", 1, 1, 0, { ARG_WHOLE }, fn_is_string, NULL },
-	{ "Item", 2, 2, 0, { ARG_WHOLE, ARG_NUM }, fn_item, NULL },
-	{ "ItemOrNull", 2, 2, 0, { ARG_WHOLE, ARG_NUM }, fn_item_or_null, NULL },
-	{ "Join", 1, 2, 0, { ARG_WHOLE, ARG_STR }, fn_join, NULL },
-	{ "LCase", 1, 1, 0, { ARG_STR }, fn_lcase, NULL },
-	{ "LTrim", 1, 1, 0, { ARG_STR }, fn_ltrim, NULL },
-	{ "Left", 2, 2, 0, { ARG_STR, ARG_NUM }, fn_left, NULL },
-	{ "Len", 1, 1, 0, { ARG_STR }, fn_len, NULL },
-	{ "Mid", 2, 3, 0, { ARG_STR, ARG_NUM }, fn_mid, NULL },
-	{ "Now", 0, 0, 0, { ARG_WHOLE }, fn_now, NULL },
-	{ "NumFromDate", 1, 1, 0, { ARG_DT }, fn_num_from_date, NULL },
-	{ "PCase", 1, 1, 0, { ARG_STR }, fn_pcase, NULL },
-	{ "PadLeft", 3, 3, 0, { ARG_STR, ARG_NUM, ARG_STR }, fn_pad_left, NULL },
-	{ "PadRight", 3, 3, 0, { ARG_STR, ARG_NUM, ARG_STR }, fn_pad_right, NULL },
-	{ "RTrim", 1, 1, 0, { ARG_STR }, fn_rtrim, NULL },
-	{ "RandomNum", 2, 2, 0, { ARG_NUM }, fn_random_num, NULL },
-	{ "RemoveDuplicates", 1, 1, 0, { ARG_WHOLE }, fn_remove_duplicates, NULL },
-	{ "Replace", 3, 3, 0, { ARG_STR }, fn_replace, NULL },
-	{ "ReplaceChars", 2, 2, 0, { ARG_STR }, fn_replace_chars, NULL },
-	{ "Right", 2, 2, 0, { ARG_STR, ARG_NUM }, fn_right, NULL },
-	{ "Select", 3, 3, S | FUNC_BINDER, { ARG_WHOLE }, NULL, eval_select },
-	{ "Split", 2, 3, 0, { ARG_STR, ARG_STR, ARG_NUM }, fn_split, NULL },
-	{ "StringFromGuid", 1, 1, 0, { ARG_BIN }, fn_string_from_guid, NULL },
-	{ "StringFromSid", 1, 1, 0, { ARG_BIN }, fn_string_from_sid, NULL },
-	{ "Switch", 2, FUNC_ARGS_VARIADIC, S | FUNC_PAIRS, { ARG_WHOLE }, NULL, eval_switch },
-	{ "Trim", 1, 1, 0, { ARG_STR }, fn_trim, NULL },
-	{ "UCase", 1, 1, 0, { ARG_STR }, fn_ucase, NULL },
-	{ "ValueCount", 1, 1, S | FUNC_NAME_LITERAL, { ARG_WHOLE }, NULL, eval_value_count },
-	{ "Where", 3, 3, S | FUNC_BINDER, { ARG_WHOLE }, NULL, eval_where },
-	{ "With", 3, 3, S | FUNC_BINDER, { ARG_WHOLE }, NULL, eval_with },
-	{ "Word", 3, 3, 0, { ARG_STR, ARG_NUM, ARG_STR }, fn_word, NULL },
+    {"BitAnd", 2, 2, 0, {ARG_NUM}, fn_bit_and, NULL},
+    {"BitOr", 2, 2, 0, {ARG_NUM}, fn_bit_or, NULL},
+    {"CBool", 1, 1, 0, {ARG_ANY}, fn_cbool, NULL},
+    {"CDate", 1, 1, 0, {ARG_ANY}, fn_cdate, NULL},
+    {"CGuid", 1, 1, 0, {ARG_STR}, fn_cguid, NULL},
+    {"CNum", 1, 1, 0, {ARG_ANY}, fn_cnum, NULL},
+    {"CRef", 1, 1, 0, {ARG_STR}, fn_cref, NULL},
+    {"CStr", 1, 1, 0, {ARG_ANY}, fn_cstr, NULL},
+    UNSUPPORTED("CertExtensionOids"),
+    UNSUPPORTED("CertFormat"),
+    UNSUPPORTED("CertFriendlyName"),
+    UNSUPPORTED("CertHashString"),
+    UNSUPPORTED("CertIssuer"),
+    UNSUPPORTED("CertIssuerDN"),
+    UNSUPPORTED("CertIssuerOid"),
+    UNSUPPORTED("CertKeyAlgorithm"),
+    UNSUPPORTED("CertKeyAlgorithmParams"),
+    UNSUPPORTED("CertNameInfo"),
+    UNSUPPORTED("CertNotAfter"),
+    UNSUPPORTED("CertNotBefore"),
+    UNSUPPORTED("CertPublicKeyOid"),
+    UNSUPPORTED("CertPublicKeyParametersOid"),
+    UNSUPPORTED("CertSerialNumber"),
+    UNSUPPORTED("CertSignatureAlgorithmOid"),
+    UNSUPPORTED("CertSubject"),
+    UNSUPPORTED("CertSubjectNameDN"),
+    UNSUPPORTED("CertSubjectNameOid"),
+    UNSUPPORTED("CertThumbprint"),
+    UNSUPPORTED("CertVersion"),
+    {"Contains", 2, 3, 0, {ARG_WHOLE, ARG_STR}, fn_contains, NULL},
+    {"ConvertFromBase64", 1, 2, 0, {ARG_STR}, fn_convert_from_base64, NULL},
+    {"ConvertFromUTF8Hex", 1, 1, 0, {ARG_STR}, fn_convert_from_utf8hex, NULL},
+    {"ConvertToBase64", 1, 1, 0, {ARG_ANY}, fn_convert_to_base64, NULL},
+    {"ConvertToUTF8Hex", 1, 1, 0, {ARG_STR}, fn_convert_to_utf8hex, NULL},
+    {"Count", 1, 1, 0, {ARG_WHOLE}, fn_count, NULL},
+    {"DNComponent", 2, 2, 0, {ARG_REF, ARG_NUM}, fn_dn_component, NULL},
+    {"DNComponentRev", 2, 3, 0, {ARG_REF, ARG_NUM, ARG_STR}, fn_dn_component_rev, NULL},
+    {"DateAdd", 3, 3, 0, {ARG_STR, ARG_NUM, ARG_DT}, fn_date_add, NULL},
+    {"DateFromNum", 1, 1, 0, {ARG_NUM}, fn_date_from_num, NULL},
+    {"Error", 1, 1, 0, {ARG_WHOLE}, fn_error, NULL},
+    {"EscapeDNComponent", 1, 1, 0, {ARG_STR}, fn_escape_dn_component, NULL},
+    {"FormatDateTime", 2, 2, 0, {ARG_DT, ARG_STR}, fn_format_date_time, NULL},
+    {"Guid", 0, 0, 0, {ARG_WHOLE}, fn_guid, NULL},
+    {"IIF", 3, 3, S, {ARG_WHOLE}, NULL, eval_iif},
+    {"ImportedValue", 1, 1, S | FUNC_NAME_LITERAL, {ARG_WHOLE}, NULL, eval_imported},
+    {"InStr", 2, 4, 0, {ARG_STR, ARG_STR, ARG_NUM, ARG_ANY}, fn_instr, NULL},
+    {"InStrRev", 2, 4, 0, {ARG_STR, ARG_STR, ARG_NUM, ARG_ANY}, fn_instr_rev, NULL},
+    {"IsBitSet", 2, 2, 0, {ARG_NUM}, fn_is_bit_set, NULL},
+    UNSUPPORTED("IsCert"),
+    {"IsDate", 1, 1, 0, {ARG_WHOLE}, fn_is_date, NULL},
+    {"IsEmpty", 1, 1, 0, {ARG_WHOLE}, fn_is_empty, NULL},
+    {"IsGuid", 1, 1, 0, {ARG_WHOLE}, fn_is_guid, NULL},
+    {"IsNull", 1, 1, 0, {ARG_WHOLE}, fn_is_null, NULL},
+    {"IsNullOrEmpty", 1, 1, 0, {ARG_WHOLE}, fn_is_null_or_empty, NULL},
+    {"IsNumeric", 1, 1, 0, {ARG_WHOLE}, fn_is_numeric, NULL},
+    {"IsPresent", 1, 1, 0, {ARG_WHOLE}, fn_is_present, NULL},
+    {"IsString", 1, 1, 0, {ARG_WHOLE}, fn_is_string, NULL},
+    {"Item", 2, 2, 0, {ARG_WHOLE, ARG_NUM}, fn_item, NULL},
+    {"ItemOrNull", 2, 2, 0, {ARG_WHOLE, ARG_NUM}, fn_item_or_null, NULL},
+    {"Join", 1, 2, 0, {ARG_WHOLE, ARG_STR}, fn_join, NULL},
+    {"LCase", 1, 1, 0, {ARG_STR}, fn_lcase, NULL},
+    {"LTrim", 1, 1, 0, {ARG_STR}, fn_ltrim, NULL},
+    {"Left", 2, 2, 0, {ARG_STR, ARG_NUM}, fn_left, NULL},
+    {"Len", 1, 1, 0, {ARG_STR}, fn_len, NULL},
+    {"Mid", 2, 3, 0, {ARG_STR, ARG_NUM}, fn_mid, NULL},
+    {"Now", 0, 0, 0, {ARG_WHOLE}, fn_now, NULL},
+    {"NumFromDate", 1, 1, 0, {ARG_DT}, fn_num_from_date, NULL},
+    {"PCase", 1, 1, 0, {ARG_STR}, fn_pcase, NULL},
+    {"PadLeft", 3, 3, 0, {ARG_STR, ARG_NUM, ARG_STR}, fn_pad_left, NULL},
+    {"PadRight", 3, 3, 0, {ARG_STR, ARG_NUM, ARG_STR}, fn_pad_right, NULL},
+    {"RTrim", 1, 1, 0, {ARG_STR}, fn_rtrim, NULL},
+    {"RandomNum", 2, 2, 0, {ARG_NUM}, fn_random_num, NULL},
+    {"RemoveDuplicates", 1, 1, 0, {ARG_WHOLE}, fn_remove_duplicates, NULL},
+    {"Replace", 3, 3, 0, {ARG_STR}, fn_replace, NULL},
+    {"ReplaceChars", 2, 2, 0, {ARG_STR}, fn_replace_chars, NULL},
+    {"Right", 2, 2, 0, {ARG_STR, ARG_NUM}, fn_right, NULL},
+    {"Select", 3, 3, S | FUNC_BINDER, {ARG_WHOLE}, NULL, eval_select},
+    {"Split", 2, 3, 0, {ARG_STR, ARG_STR, ARG_NUM}, fn_split, NULL},
+    {"StringFromGuid", 1, 1, 0, {ARG_BIN}, fn_string_from_guid, NULL},
+    {"StringFromSid", 1, 1, 0, {ARG_BIN}, fn_string_from_sid, NULL},
+    {"Switch", 2, FUNC_ARGS_VARIADIC, S | FUNC_PAIRS, {ARG_WHOLE}, NULL, eval_switch},
+    {"Trim", 1, 1, 0, {ARG_STR}, fn_trim, NULL},
+    {"UCase", 1, 1, 0, {ARG_STR}, fn_ucase, NULL},
+    {"ValueCount", 1, 1, S | FUNC_NAME_LITERAL, {ARG_WHOLE}, NULL, eval_value_count},
+    {"Where", 3, 3, S | FUNC_BINDER, {ARG_WHOLE}, NULL, eval_where},
+    {"With", 3, 3, S | FUNC_BINDER, {ARG_WHOLE}, NULL, eval_with},
+    {"Word", 3, 3, 0, {ARG_STR, ARG_NUM, ARG_STR}, fn_word, NULL},
 };
 
 #define N_FUNCTIONS (sizeof(functions) / sizeof(functions[0]))
@@ -118,7 +120,8 @@ const struct expr_func *expr_func_lookup(const char *name, size_t len)
 const struct expr_func *expr_func_lookup_casefold(const char *name, size_t len)
 {
 	for (size_t i = 0; i < N_FUNCTIONS; i++)
-		if (strlen(functions[i].name) == len && strncasecmp(functions[i].name, name, len) == 0)
+		if (strlen(functions[i].name) == len &&
+		    strncasecmp(functions[i].name, name, len) == 0)
 			return &functions[i];
 	return NULL;
 }
@@ -184,7 +187,8 @@ const char *expr_function_name(size_t i, bool *ret_supported)
 	return functions[i].name;
 }
 
-/* ---- helpers for implementations --------------------------------------------------------------- */
+/* ---- helpers for implementations ---------------------------------------------------------------
+ */
 
 bool func_is_null(const struct expr_value *v)
 {
@@ -226,7 +230,8 @@ int func_number_arg(struct expr_ctx *ctx, const struct expr_node *call, struct e
                     size_t i, int64_t *ret)
 {
 	if (func_is_null(args[i]))
-		return func_fail_value(ctx, call, "argument %zu is NULL, a number is needed", i + 1);
+		return func_fail_value(ctx, call, "argument %zu is NULL, a number is needed",
+		                       i + 1);
 	*ret = args[i]->number;
 	return 0;
 }
@@ -242,8 +247,8 @@ int func_sbuf_return(struct expr_ctx *ctx, const struct expr_node *call, struct 
 	return r < 0 ? ctx_oom(ctx, call) : 0;
 }
 
-static int fail_type(struct expr_ctx *ctx, const struct expr_node *call, size_t i,
-                     const char *want, const struct expr_value *v)
+static int fail_type(struct expr_ctx *ctx, const struct expr_node *call, size_t i, const char *want,
+                     const struct expr_value *v)
 {
 	char buf[64];
 
@@ -251,7 +256,8 @@ static int fail_type(struct expr_ctx *ctx, const struct expr_node *call, size_t 
 	                call->call.func->name, i + 1, want, value_preview(v, buf));
 }
 
-/* ---- conversion ---------------------------------------------------------------------------------- */
+/* ---- conversion
+ * ---------------------------------------------------------------------------------- */
 
 FUNC_IMPL(fn_cbool)
 {
@@ -261,7 +267,8 @@ FUNC_IMPL(fn_cbool)
 	if (func_is_null(args[0]))
 		return func_null(ctx, call, ret);
 	if (value_to_bool(args[0], &b) < 0)
-		return fail_type(ctx, call, 0, "a boolean, a number or \"True\"/\"False\"", args[0]);
+		return fail_type(ctx, call, 0, "a boolean, a number or \"True\"/\"False\"",
+		                 args[0]);
 	return func_return(ctx, call, expr_value_new_boolean(b), ret);
 }
 
@@ -295,7 +302,7 @@ static int hex_value(char c)
  * objectGUID: the first three groups little-endian, the last two as written. */
 int guid_parse(const char *s, size_t len, uint8_t out[16])
 {
-	static const int order[16] = { 3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15 };
+	static const int order[16] = {3, 2, 1, 0, 5, 4, 7, 6, 8, 9, 10, 11, 12, 13, 14, 15};
 	uint8_t raw[16];
 	size_t i = 0, n = 0;
 
@@ -340,7 +347,7 @@ FUNC_IMPL(fn_cguid)
 FUNC_IMPL(fn_convert_from_base64)
 {
 	const char *enc = nargs > 1 && !func_is_null(args[1]) ? args[1]->string.data : "Unicode";
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	uint8_t *bytes;
 	size_t len, i = 0;
 
@@ -348,14 +355,16 @@ FUNC_IMPL(fn_convert_from_base64)
 		return func_null(ctx, call, ret);
 	if (strcasecmp(enc, "Unicode") != 0 && strcasecmp(enc, "ASCII") != 0 &&
 	    strcasecmp(enc, "UTF8") != 0)
-		return func_fail_value(ctx, call, "unknown encoding \"%.32s\" (Unicode, ASCII or UTF8)", enc);
+		return func_fail_value(ctx, call,
+		                       "unknown encoding \"%.32s\" (Unicode, ASCII or UTF8)", enc);
 	if (base64_decode(args[0]->string.data, args[0]->string.len, &bytes, &len) < 0)
 		return func_fail_value(ctx, call, "the value is not base64");
 	if (strcasecmp(enc, "Unicode") == 0) {
 		/* UTF-16LE; an unpaired surrogate becomes U+FFFD */
 		if (len % 2) {
 			free(bytes);
-			return func_fail_value(ctx, call, "odd number of bytes for Unicode (UTF-16LE)");
+			return func_fail_value(ctx, call,
+			                       "odd number of bytes for Unicode (UTF-16LE)");
 		}
 		while (i < len) {
 			uint32_t u = (uint32_t)bytes[i] | (uint32_t)bytes[i + 1] << 8;
@@ -411,7 +420,7 @@ FUNC_IMPL(fn_convert_from_utf8hex)
 {
 	const char *s = args[0] ? args[0]->string.data : NULL;
 	size_t len, i = 0, n = 0;
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	uint8_t *bytes;
 
 	(void)nargs;
@@ -427,7 +436,8 @@ FUNC_IMPL(fn_convert_from_utf8hex)
 		int hi = hex_value(s[i]), lo = hex_value(s[i + 1]);
 		if (hi < 0 || lo < 0) {
 			free(bytes);
-			return func_fail_value(ctx, call, "invalid hex digit at position %zu", i + 1);
+			return func_fail_value(ctx, call, "invalid hex digit at position %zu",
+			                       i + 1);
 		}
 		bytes[n++] = (uint8_t)(hi << 4 | lo);
 	}
@@ -441,14 +451,14 @@ FUNC_IMPL(fn_convert_from_utf8hex)
 FUNC_IMPL(fn_convert_to_utf8hex)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 
 	(void)nargs;
 	if (func_is_null(args[0]))
 		return func_null(ctx, call, ret);
 	for (size_t i = 0; i < args[0]->string.len; i++) {
 		unsigned char c = (unsigned char)args[0]->string.data[i];
-		char pair[2] = { hex[c >> 4], hex[c & 15] };
+		char pair[2] = {hex[c >> 4], hex[c & 15]};
 		sbuf_append(&b, pair, 2);
 	}
 	return func_sbuf_return(ctx, call, &b, ret);
@@ -489,7 +499,8 @@ FUNC_IMPL(fn_cstr)
 	if (func_is_null(args[0]))
 		return func_null(ctx, call, ret);
 	if (args[0]->type == EXPR_VALUE_BINARY)
-		return fail_type(ctx, call, 0, "a number, a reference, a boolean or a string", args[0]);
+		return fail_type(ctx, call, 0, "a number, a reference, a boolean or a string",
+		                 args[0]);
 	return value_to_string(args[0], ret) < 0 ? ctx_oom(ctx, call) : 0;
 }
 
@@ -503,12 +514,13 @@ FUNC_IMPL(fn_string_from_guid)
 	if (func_is_null(args[0]))
 		return func_null(ctx, call, ret);
 	if (args[0]->binary.len != 16)
-		return func_fail_value(ctx, call, "a GUID has 16 bytes, got %zu", args[0]->binary.len);
+		return func_fail_value(ctx, call, "a GUID has 16 bytes, got %zu",
+		                       args[0]->binary.len);
 	g = args[0]->binary.data;
 	snprintf(buf, sizeof(buf),
-	         "{%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X}", g[3], g[2],
-	         g[1], g[0], g[5], g[4], g[7], g[6], g[8], g[9], g[10], g[11], g[12], g[13], g[14],
-	         g[15]);
+	         "{%02X%02X%02X%02X-%02X%02X-%02X%02X-%02X%02X-%02X%02X%02X%02X%02X%02X}", g[3],
+	         g[2], g[1], g[0], g[5], g[4], g[7], g[6], g[8], g[9], g[10], g[11], g[12], g[13],
+	         g[14], g[15]);
 	return func_string(ctx, call, buf, 38, ret);
 }
 
@@ -516,7 +528,7 @@ FUNC_IMPL(fn_string_from_guid)
 FUNC_IMPL(fn_string_from_sid)
 {
 	const uint8_t *p;
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	uint64_t auth = 0;
 	size_t len, count;
 
@@ -543,7 +555,8 @@ FUNC_IMPL(fn_string_from_sid)
 	return func_sbuf_return(ctx, call, &b, ret);
 }
 
-/* ---- date / time --------------------------------------------------------------------------------- */
+/* ---- date / time
+ * --------------------------------------------------------------------------------- */
 
 FUNC_IMPL(fn_date_add)
 {
@@ -564,9 +577,9 @@ FUNC_IMPL(fn_date_add)
 	if (r == -ERANGE)
 		return func_fail_value(ctx, call, "the result is outside years 1 to 9999");
 	if (r < 0)
-		return func_fail_value(ctx, call,
-		                       "unknown interval \"%.16s\" (yyyy, q, m, y, d, w, ww, h, n or s)",
-		                       args[0]->string.data);
+		return func_fail_value(
+		    ctx, call, "unknown interval \"%.16s\" (yyyy, q, m, y, d, w, ww, h, n or s)",
+		    args[0]->string.data);
 	return func_return(ctx, call, expr_value_new_datetime(t), ret);
 }
 
@@ -618,7 +631,8 @@ FUNC_IMPL(fn_num_from_date)
 	return func_return(ctx, call, expr_value_new_number(args[0]->datetime), ret);
 }
 
-/* ---- evaluation ---------------------------------------------------------------------------------- */
+/* ---- evaluation
+ * ---------------------------------------------------------------------------------- */
 
 FUNC_IMPL(fn_is_bit_set)
 {
@@ -732,14 +746,16 @@ FUNC_IMPL(fn_is_present)
 	return func_return(ctx, call, expr_value_new_boolean(!null_or_empty(args[0])), ret);
 }
 
-/* ---- math -------------------------------------------------------------------------------------------- */
+/* ---- math
+ * -------------------------------------------------------------------------------------------- */
 
 FUNC_IMPL(fn_bit_and)
 {
 	(void)nargs;
 	if (func_is_null(args[0]) || func_is_null(args[1]))
 		return func_null(ctx, call, ret);
-	return func_return(ctx, call, expr_value_new_number(args[0]->number & args[1]->number), ret);
+	return func_return(ctx, call, expr_value_new_number(args[0]->number & args[1]->number),
+	                   ret);
 }
 
 FUNC_IMPL(fn_bit_or)
@@ -747,7 +763,8 @@ FUNC_IMPL(fn_bit_or)
 	(void)nargs;
 	if (func_is_null(args[0]) || func_is_null(args[1]))
 		return func_null(ctx, call, ret);
-	return func_return(ctx, call, expr_value_new_number(args[0]->number | args[1]->number), ret);
+	return func_return(ctx, call, expr_value_new_number(args[0]->number | args[1]->number),
+	                   ret);
 }
 
 /* Both ends included. */
@@ -762,7 +779,8 @@ FUNC_IMPL(fn_random_num)
 	    (r = func_number_arg(ctx, call, args, 1, &hi)) < 0)
 		return r;
 	if (lo > hi)
-		return func_fail_value(ctx, call, "start %" PRId64 " is greater than end %" PRId64, lo, hi);
+		return func_fail_value(ctx, call, "start %" PRId64 " is greater than end %" PRId64,
+		                       lo, hi);
 	span = (uint64_t)hi - (uint64_t)lo + 1; /* 0: the whole int64 range */
 	limit = span ? UINT64_MAX - UINT64_MAX % span : 0;
 	do {
@@ -770,6 +788,6 @@ FUNC_IMPL(fn_random_num)
 		if (r < 0)
 			return r;
 	} while (span && x >= limit);
-	return func_return(ctx, call,
-	                   expr_value_new_number((int64_t)((uint64_t)lo + (span ? x % span : x))), ret);
+	return func_return(
+	    ctx, call, expr_value_new_number((int64_t)((uint64_t)lo + (span ? x % span : x))), ret);
 }

@@ -9,7 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-/* ---- multi-valued ------------------------------------------------------------------------------ */
+/* ---- multi-valued ------------------------------------------------------------------------------
+ */
 
 static bool ascii_casefold_eq(const char *a, size_t al, const char *b, size_t bl)
 {
@@ -41,8 +42,8 @@ FUNC_IMPL(fn_contains)
 		if (strcasecmp(args[2]->string.data, "CaseInsensitive") == 0)
 			fold = true;
 		else if (strcasecmp(args[2]->string.data, "CaseSensitive") != 0)
-			return func_fail_value(ctx, call,
-			                       "the case type must be CaseInsensitive or CaseSensitive");
+			return func_fail_value(
+			    ctx, call, "the case type must be CaseInsensitive or CaseSensitive");
 	}
 	n = expr_value_count(mv);
 	if (func_is_null(args[1]))
@@ -58,7 +59,8 @@ FUNC_IMPL(fn_contains)
 				                        args[1]->string.data, args[1]->string.len);
 			else
 				hit = item->string.len == args[1]->string.len &&
-				      memcmp(item->string.data, args[1]->string.data, item->string.len) == 0;
+				      memcmp(item->string.data, args[1]->string.data,
+				             item->string.len) == 0;
 		} else {
 			if (value_to_string(item, &s) < 0)
 				continue; /* binary values contain no text */
@@ -75,7 +77,8 @@ FUNC_IMPL(fn_contains)
 FUNC_IMPL(fn_count)
 {
 	(void)nargs;
-	return func_return(ctx, call, expr_value_new_number((int64_t)expr_value_count(args[0])), ret);
+	return func_return(ctx, call, expr_value_new_number((int64_t)expr_value_count(args[0])),
+	                   ret);
 }
 
 static int item(struct expr_ctx *ctx, const struct expr_node *call, struct expr_value **args,
@@ -90,11 +93,12 @@ static int item(struct expr_ctx *ctx, const struct expr_node *call, struct expr_
 	if (i < 1 || (uint64_t)i > n) {
 		if (or_null)
 			return func_null(ctx, call, ret);
-		return func_fail_value(ctx, call, "index %" PRId64 " is out of range (%zu value%s)", i,
-		                       n, n == 1 ? "" : "s");
+		return func_fail_value(ctx, call, "index %" PRId64 " is out of range (%zu value%s)",
+		                       i, n, n == 1 ? "" : "s");
 	}
-	return expr_value_copy(expr_value_item(args[0], (size_t)i - 1), ret) < 0 ? ctx_oom(ctx, call)
-	                                                                         : 0;
+	return expr_value_copy(expr_value_item(args[0], (size_t)i - 1), ret) < 0
+	           ? ctx_oom(ctx, call)
+	           : 0;
 }
 
 FUNC_IMPL(fn_item)
@@ -113,7 +117,7 @@ FUNC_IMPL(fn_join)
 {
 	const char *delim = " ";
 	size_t dlen = 1, n = expr_value_count(args[0]);
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	char buf[64];
 
 	if (n == 0)
@@ -232,14 +236,16 @@ FUNC_IMPL(fn_split)
 	}
 	if (r < 0) {
 		expr_value_free(out);
-		return r == -E2BIG ? ctx_fail(ctx, call, r, EXPR_ERROR_LIMIT, "Split: too many values")
-		                   : ctx_oom(ctx, call);
+		return r == -E2BIG
+		           ? ctx_fail(ctx, call, r, EXPR_ERROR_LIMIT, "Split: too many values")
+		           : ctx_oom(ctx, call);
 	}
 	*ret = out;
 	return 0;
 }
 
-/* ---- program flow and GUIDs ------------------------------------------------------------------------- */
+/* ---- program flow and GUIDs
+ * ------------------------------------------------------------------------- */
 
 FUNC_IMPL(fn_error)
 {
@@ -278,7 +284,8 @@ FUNC_IMPL(fn_guid)
 	return func_string(ctx, call, buf, 36, ret);
 }
 
-/* ---- directory ---------------------------------------------------------------------------------- */
+/* ---- directory ----------------------------------------------------------------------------------
+ */
 
 struct rdn {
 	const char *type, *value;
@@ -404,7 +411,7 @@ FUNC_IMPL(fn_escape_dn_component)
 	static const char hex[] = "0123456789ABCDEF";
 	const char *s, *eq;
 	size_t len, v;
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 
 	(void)nargs;
 	if (func_is_null(args[0]))
@@ -417,7 +424,7 @@ FUNC_IMPL(fn_escape_dn_component)
 	for (size_t i = v; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 		if (c < 0x20 || c == 0x7f) {
-			char esc[3] = { '\\', hex[c >> 4], hex[c & 15] };
+			char esc[3] = {'\\', hex[c >> 4], hex[c & 15]};
 			sbuf_append(&b, esc, 3);
 			continue;
 		}

@@ -19,9 +19,8 @@ static size_t slen(const struct expr_value *v)
 }
 
 /* The characters [from, from + count) of a string, clamped. */
-static int substring(struct expr_ctx *ctx, const struct expr_node *call,
-                     const struct expr_value *s, size_t from, size_t count,
-                     struct expr_value **ret)
+static int substring(struct expr_ctx *ctx, const struct expr_node *call, const struct expr_value *s,
+                     size_t from, size_t count, struct expr_value **ret)
 {
 	size_t a = utf8_offset(sdata(s), slen(s), from);
 	size_t b = a + utf8_offset(sdata(s) + a, slen(s) - a, count);
@@ -35,10 +34,10 @@ static int copy_arg(struct expr_ctx *ctx, const struct expr_node *call, const st
 	return func_string(ctx, call, sdata(v), slen(v), ret);
 }
 
-static int map_chars(struct expr_ctx *ctx, const struct expr_node *call,
-                     const struct expr_value *s, int mode, struct expr_value **ret)
+static int map_chars(struct expr_ctx *ctx, const struct expr_node *call, const struct expr_value *s,
+                     int mode, struct expr_value **ret)
 {
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	size_t i = 0;
 	bool word_start = true;
 
@@ -181,8 +180,8 @@ FUNC_IMPL(fn_mid)
 	len = utf8_length(sdata(args[0]), slen(args[0]));
 	if (n < 0 || start <= 0 || (uint64_t)start > len)
 		return copy_arg(ctx, call, args[0], ret);
-	return substring(ctx, call, args[0], (size_t)start - 1,
-	                 (uint64_t)n > len ? len : (size_t)n, ret);
+	return substring(ctx, call, args[0], (size_t)start - 1, (uint64_t)n > len ? len : (size_t)n,
+	                 ret);
 }
 
 FUNC_IMPL(fn_len)
@@ -190,15 +189,15 @@ FUNC_IMPL(fn_len)
 	(void)nargs;
 	if (func_is_null(args[0]))
 		return func_return(ctx, call, expr_value_new_number(0), ret);
-	return func_return(ctx, call,
-	                   expr_value_new_number((int64_t)utf8_length(sdata(args[0]), slen(args[0]))),
-	                   ret);
+	return func_return(
+	    ctx, call, expr_value_new_number((int64_t)utf8_length(sdata(args[0]), slen(args[0]))),
+	    ret);
 }
 
 static int pad(struct expr_ctx *ctx, const struct expr_node *call, struct expr_value **args,
                bool left, struct expr_value **ret)
 {
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	size_t len, i = 0;
 	int64_t want = 0;
 	int r;
@@ -207,7 +206,8 @@ static int pad(struct expr_ctx *ctx, const struct expr_node *call, struct expr_v
 		return r;
 	if (func_is_null(args[2]))
 		return func_fail_value(ctx, call, "the pad character cannot be NULL");
-	if (slen(args[2]) == 0 || (utf8_next(sdata(args[2]), slen(args[2]), &i), i != slen(args[2])))
+	if (slen(args[2]) == 0 ||
+	    (utf8_next(sdata(args[2]), slen(args[2]), &i), i != slen(args[2])))
 		return func_fail_value(ctx, call, "the pad character must be one character");
 	if (func_is_null(args[0]))
 		return func_string(ctx, call, "", 0, ret);
@@ -241,7 +241,7 @@ FUNC_IMPL(fn_pad_right)
  * kept because the mapping is one character to one character. */
 static char *fold(const char *s, size_t len, size_t *ret_len)
 {
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	size_t i = 0;
 
 	while (i < len)
@@ -256,8 +256,8 @@ static char *fold(const char *s, size_t len, size_t *ret_len)
 	return b.data;
 }
 
-static int compare_mode(struct expr_ctx *ctx, const struct expr_node *call, struct expr_value **args,
-                        size_t nargs, bool *ret_text)
+static int compare_mode(struct expr_ctx *ctx, const struct expr_node *call,
+                        struct expr_value **args, size_t nargs, bool *ret_text)
 {
 	const struct expr_value *v = nargs > 3 ? args[3] : NULL;
 
@@ -274,7 +274,8 @@ static int compare_mode(struct expr_ctx *ctx, const struct expr_node *call, stru
 	}
 	if (v->type == EXPR_VALUE_STRING && strcasecmp(v->string.data, "vbBinaryCompare") == 0)
 		return 0;
-	return func_fail_value(ctx, call, "the compare mode must be vbTextCompare or vbBinaryCompare");
+	return func_fail_value(ctx, call,
+	                       "the compare mode must be vbTextCompare or vbBinaryCompare");
 }
 
 /* InStr (reverse = false) and InStrRev. The result is a character position, 0 when not found. */
@@ -293,7 +294,8 @@ static int instr(struct expr_ctx *ctx, const struct expr_node *call, struct expr
 	if ((r = compare_mode(ctx, call, args, nargs, &text)) < 0)
 		return r;
 	if (reverse ? (start == 0 || start < -1) : start < 1)
-		return func_fail_value(ctx, call, "start must be %s", reverse ? "-1 or at least 1" : "at least 1");
+		return func_fail_value(ctx, call, "start must be %s",
+		                       reverse ? "-1 or at least 1" : "at least 1");
 	if (func_is_null(args[0]) || func_is_null(args[1]))
 		return func_return(ctx, call, expr_value_new_number(0), ret);
 	hay = sdata(args[0]), hl = slen(args[0]);
@@ -318,7 +320,8 @@ static int instr(struct expr_ctx *ctx, const struct expr_node *call, struct expr
 		}
 	} else {
 		/* the match must end at or before character `start` */
-		limit = start == -1 || (uint64_t)start > len ? hl : utf8_offset(hay, hl, (size_t)start);
+		limit =
+		    start == -1 || (uint64_t)start > len ? hl : utf8_offset(hay, hl, (size_t)start);
 		if (nl == 0)
 			found = (int64_t)utf8_length(hay, limit);
 		for (size_t off = 0; nl && off + nl <= limit;) {
@@ -364,7 +367,7 @@ static void unmoniker(const struct expr_value *v, struct sbuf *b)
 
 FUNC_IMPL(fn_replace)
 {
-	struct sbuf from = { 0 }, to = { 0 }, out = { 0 };
+	struct sbuf from = {0}, to = {0}, out = {0};
 	const char *s, *p;
 	size_t len, i = 0;
 
@@ -402,7 +405,7 @@ struct char_map {
  * empty (remove) or longer than one character (R8). */
 FUNC_IMPL(fn_replace_chars)
 {
-	struct sbuf pat = { 0 }, out = { 0 };
+	struct sbuf pat = {0}, out = {0};
 	struct char_map *map = NULL;
 	size_t nmap = 0, i = 0;
 	int r = 0;
@@ -440,8 +443,9 @@ FUNC_IMPL(fn_replace_chars)
 			if (colon < end)
 				utf8_next(pat.data, colon, &k);
 			if (colon == end || colon == e || k != colon) {
-				r = func_fail_value(ctx, call, "entry \"%.*s\" is not <one character>:<text>",
-				                    (int)(end - e > 32 ? 32 : end - e), pat.data + e);
+				r = func_fail_value(
+				    ctx, call, "entry \"%.*s\" is not <one character>:<text>",
+				    (int)(end - e > 32 ? 32 : end - e), pat.data + e);
 				goto out;
 			}
 			k = e;

@@ -13,12 +13,12 @@
 
 enum node_kind {
 	NODE_LITERAL,
-	NODE_ATTR,   /* [name] */
-	NODE_PARAM,  /* %name% */
-	NODE_VAR,    /* $name, bound by Select, Where or With */
+	NODE_ATTR,  /* [name] */
+	NODE_PARAM, /* %name% */
+	NODE_VAR,   /* $name, bound by Select, Where or With */
 	NODE_CALL,
-	NODE_CHAIN,  /* operand (op operand)*: one level of flat, left-to-right operators */
-	NODE_NEG,    /* unary minus */
+	NODE_CHAIN, /* operand (op operand)*: one level of flat, left-to-right operators */
+	NODE_NEG,   /* unary minus */
 };
 
 enum expr_op {
@@ -102,22 +102,22 @@ int eval_neg(struct expr_ctx *ctx, const struct expr_node *n, struct expr_value 
 /* How an argument is passed. Scalar kinds are applied per value when a multi-valued value comes
  * in (R10: "the function operates over every value"); WHOLE arguments see the value as it is. */
 enum arg_kind {
-	ARG_NONE,   /* unused slot in expr_func.args: the previous kind repeats */
-	ARG_STR,    /* string (numbers, booleans, DNs convert) */
-	ARG_NUM,    /* number (numeric strings convert) */
-	ARG_BIN,    /* binary */
-	ARG_REF,    /* DN (strings convert) */
-	ARG_DT,     /* datetime (date strings convert) */
-	ARG_ANY,    /* any single value, the function converts */
-	ARG_WHOLE,  /* the value as it is, multi-valued or not: never applied per value */
+	ARG_NONE,  /* unused slot in expr_func.args: the previous kind repeats */
+	ARG_STR,   /* string (numbers, booleans, DNs convert) */
+	ARG_NUM,   /* number (numeric strings convert) */
+	ARG_BIN,   /* binary */
+	ARG_REF,   /* DN (strings convert) */
+	ARG_DT,    /* datetime (date strings convert) */
+	ARG_ANY,   /* any single value, the function converts */
+	ARG_WHOLE, /* the value as it is, multi-valued or not: never applied per value */
 };
 
 enum func_flags {
-	FUNC_SPECIAL = 1u << 0,     /* arguments are not evaluated up front (IIF, Select, ...) */
-	FUNC_UNSUPPORTED = 1u << 1, /* known name, rejected at parse time */
-	FUNC_BINDER = 1u << 2,      /* first argument declares a $variable for the last one */
-	FUNC_NAME_LITERAL = 1u << 3,/* first argument must be a string literal (ImportedValue) */
-	FUNC_PAIRS = 1u << 4,       /* condition/value pairs (Switch) */
+	FUNC_SPECIAL = 1u << 0,      /* arguments are not evaluated up front (IIF, Select, ...) */
+	FUNC_UNSUPPORTED = 1u << 1,  /* known name, rejected at parse time */
+	FUNC_BINDER = 1u << 2,       /* first argument declares a $variable for the last one */
+	FUNC_NAME_LITERAL = 1u << 3, /* first argument must be a string literal (ImportedValue) */
+	FUNC_PAIRS = 1u << 4,        /* condition/value pairs (Switch) */
 };
 
 #define FUNC_ARGS_VARIADIC 0xffffu
@@ -160,8 +160,8 @@ struct expr_value *value_normalize(struct expr_value *mv);
 const char *value_preview(const struct expr_value *v, char buf[64]);
 
 /* Implementations, in expr_func_*.c. */
-#define FUNC_IMPL(fn)                                                                          \
-	int fn(struct expr_ctx *ctx, const struct expr_node *call, struct expr_value **args,    \
+#define FUNC_IMPL(fn)                                                                              \
+	int fn(struct expr_ctx *ctx, const struct expr_node *call, struct expr_value **args,       \
 	       size_t nargs, struct expr_value **ret)
 
 FUNC_IMPL(fn_cbool);
@@ -232,7 +232,7 @@ int func_string(struct expr_ctx *ctx, const struct expr_node *call, const char *
 int func_number_arg(struct expr_ctx *ctx, const struct expr_node *call, struct expr_value **args,
                     size_t i, int64_t *ret); /* a NULL argument is an error */
 int func_fail_value(struct expr_ctx *ctx, const struct expr_node *call, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 int func_sbuf_return(struct expr_ctx *ctx, const struct expr_node *call, struct sbuf *b,
                      struct expr_value **ret);
 bool func_is_null(const struct expr_value *v);
@@ -256,7 +256,8 @@ bool string_to_number(const char *s, size_t len, int64_t *ret);
  * when the two are not comparable. NULLs are handled by the caller. */
 int value_compare_op(const struct expr_value *a, const struct expr_value *b, int *ret);
 
-/* ---- text (expr_text.c) ------------------------------------------------------------------------ */
+/* ---- text (expr_text.c) ------------------------------------------------------------------------
+ */
 
 /* A growing string with a maximum; errors stick (-ENOMEM, -E2BIG) and are returned at the end. */
 struct sbuf {
@@ -277,8 +278,8 @@ void sbuf_done(struct sbuf *b);
 
 uint32_t utf8_next(const char *s, size_t len, size_t *i); /* invalid byte: U+FFFD, 1 byte */
 size_t utf8_encode(uint32_t cp, char out[4]);
-size_t utf8_length(const char *s, size_t len);                     /* in characters */
-size_t utf8_offset(const char *s, size_t len, size_t chars);       /* byte offset of char n */
+size_t utf8_length(const char *s, size_t len);               /* in characters */
+size_t utf8_offset(const char *s, size_t len, size_t chars); /* byte offset of char n */
 bool utf8_valid(const char *s, size_t len);
 uint32_t cp_lower(uint32_t cp);
 uint32_t cp_upper(uint32_t cp);

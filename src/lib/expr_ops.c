@@ -8,14 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- operators ---------------------------------------------------------------------------------- */
+/* ---- operators ----------------------------------------------------------------------------------
+ */
 
 const char *expr_op_to_string(enum expr_op op)
 {
 	static const char *const names[OP_MAX] = {
-		[OP_LT] = "<", [OP_LE] = "<=", [OP_NE] = "<>", [OP_EQ] = "=",      [OP_GT] = ">",
-		[OP_GE] = ">=", [OP_ADD] = "+", [OP_SUB] = "-", [OP_MUL] = "*",    [OP_CONCAT] = "&",
-		[OP_AND] = "&&", [OP_OR] = "||",
+	    [OP_LT] = "<",  [OP_LE] = "<=",    [OP_NE] = "<>",  [OP_EQ] = "=",
+	    [OP_GT] = ">",  [OP_GE] = ">=",    [OP_ADD] = "+",  [OP_SUB] = "-",
+	    [OP_MUL] = "*", [OP_CONCAT] = "&", [OP_AND] = "&&", [OP_OR] = "||",
 	};
 	return (op >= 0 && op < OP_MAX) ? names[op] : NULL;
 }
@@ -23,8 +24,8 @@ const char *expr_op_to_string(enum expr_op op)
 static int op_concat(struct expr_ctx *ctx, const struct expr_node *at, const struct expr_value *a,
                      const struct expr_value *b, struct expr_value **ret)
 {
-	const struct expr_value *side[2] = { a, b };
-	struct sbuf out = { 0 };
+	const struct expr_value *side[2] = {a, b};
+	struct sbuf out = {0};
 	char buf[64];
 	int r;
 
@@ -39,7 +40,8 @@ static int op_concat(struct expr_ctx *ctx, const struct expr_node *at, const str
 		if (value_to_string(side[i], &s) < 0) {
 			sbuf_done(&out);
 			return ctx_fail(ctx, at, -EINVAL, EXPR_ERROR_TYPE,
-			                "operator '&' cannot concatenate %s", value_preview(side[i], buf));
+			                "operator '&' cannot concatenate %s",
+			                value_preview(side[i], buf));
 		}
 		sbuf_append(&out, s->string.data, s->string.len);
 		expr_value_free(s);
@@ -49,8 +51,7 @@ static int op_concat(struct expr_ctx *ctx, const struct expr_node *at, const str
 }
 
 static int op_arith(struct expr_ctx *ctx, const struct expr_node *at, enum expr_op op,
-                    const struct expr_value *a, const struct expr_value *b,
-                    struct expr_value **ret)
+                    const struct expr_value *a, const struct expr_value *b, struct expr_value **ret)
 {
 	int64_t x, y, z;
 	char buf[64];
@@ -75,8 +76,8 @@ static int op_arith(struct expr_ctx *ctx, const struct expr_node *at, enum expr_
 	else
 		overflow = __builtin_mul_overflow(x, y, &z);
 	if (overflow)
-		return ctx_fail(ctx, at, -ERANGE, EXPR_ERROR_VALUE, "operator '%s': numeric overflow",
-		                expr_op_to_string(op));
+		return ctx_fail(ctx, at, -ERANGE, EXPR_ERROR_VALUE,
+		                "operator '%s': numeric overflow", expr_op_to_string(op));
 	*ret = expr_value_new_number(z);
 	return *ret ? 0 : ctx_oom(ctx, at);
 }
@@ -101,17 +102,31 @@ static int op_compare(struct expr_ctx *ctx, const struct expr_node *at, enum exp
 			res = false;
 	} else if (value_compare_op(a, b, &c) < 0) {
 		if (op != OP_EQ && op != OP_NE)
-			return ctx_fail(ctx, at, -EINVAL, EXPR_ERROR_TYPE, "operator '%s' cannot compare %s with %s",
-			                expr_op_to_string(op), value_preview(a, buf1), value_preview(b, buf2));
+			return ctx_fail(ctx, at, -EINVAL, EXPR_ERROR_TYPE,
+			                "operator '%s' cannot compare %s with %s",
+			                expr_op_to_string(op), value_preview(a, buf1),
+			                value_preview(b, buf2));
 		res = op == OP_NE;
 	} else {
 		switch (op) {
-		case OP_LT: res = c < 0; break;
-		case OP_LE: res = c <= 0; break;
-		case OP_NE: res = c != 0; break;
-		case OP_EQ: res = c == 0; break;
-		case OP_GT: res = c > 0; break;
-		default: res = c >= 0; break;
+		case OP_LT:
+			res = c < 0;
+			break;
+		case OP_LE:
+			res = c <= 0;
+			break;
+		case OP_NE:
+			res = c != 0;
+			break;
+		case OP_EQ:
+			res = c == 0;
+			break;
+		case OP_GT:
+			res = c > 0;
+			break;
+		default:
+			res = c >= 0;
+			break;
 		}
 	}
 	*ret = expr_value_new_boolean(res);
@@ -119,8 +134,7 @@ static int op_compare(struct expr_ctx *ctx, const struct expr_node *at, enum exp
 }
 
 static int op_apply(struct expr_ctx *ctx, const struct expr_node *at, enum expr_op op,
-                    const struct expr_value *a, const struct expr_value *b,
-                    struct expr_value **ret)
+                    const struct expr_value *a, const struct expr_value *b, struct expr_value **ret)
 {
 	bool x, y;
 
@@ -157,16 +171,18 @@ static int op_mapped(struct expr_ctx *ctx, const struct expr_node *at, enum expr
 	if (!am && !bm)
 		return op_apply(ctx, at, op, a, b, ret);
 	if (am && bm && a->multi.count != b->multi.count)
-		return ctx_fail(ctx, at, -EINVAL, EXPR_ERROR_VALUE,
-		                "operator '%s' pairs multi-valued values of different sizes (%zu and %zu)",
-		                expr_op_to_string(op), a->multi.count, b->multi.count);
+		return ctx_fail(
+		    ctx, at, -EINVAL, EXPR_ERROR_VALUE,
+		    "operator '%s' pairs multi-valued values of different sizes (%zu and %zu)",
+		    expr_op_to_string(op), a->multi.count, b->multi.count);
 	count = am ? a->multi.count : b->multi.count;
 	out = expr_value_new_multi();
 	if (!out)
 		return ctx_oom(ctx, at);
 	for (size_t i = 0; i < count; i++) {
 		struct expr_value *v;
-		r = op_apply(ctx, at, op, am ? a->multi.items[i] : a, bm ? b->multi.items[i] : b, &v);
+		r = op_apply(ctx, at, op, am ? a->multi.items[i] : a, bm ? b->multi.items[i] : b,
+		             &v);
 		if (r >= 0)
 			r = expr_value_append(out, v);
 		if (r < 0) {
@@ -188,7 +204,7 @@ int eval_chain(struct expr_ctx *ctx, const struct expr_node *n, struct expr_valu
 		return r;
 	for (size_t i = 0; i < n->chain.nops; i++) {
 		enum expr_op op = n->chain.ops[i];
-		struct expr_node at = { .column = n->chain.op_columns[i] };
+		struct expr_node at = {.column = n->chain.op_columns[i]};
 		char where[32];
 
 		snprintf(where, sizeof(where), "with operator '%s'", expr_op_to_string(op));
@@ -197,10 +213,12 @@ int eval_chain(struct expr_ctx *ctx, const struct expr_node *n, struct expr_valu
 			return -EINVAL;
 		}
 		/* && and || stop early on a single value, so that a guard such as
-		 * Contains(...) > 0 && InStr(Item(...), "@") > 0 never evaluates Item() out of range */
+		 * Contains(...) > 0 && InStr(Item(...), "@") > 0 never evaluates Item() out of
+		 * range */
 		if ((op == OP_AND || op == OP_OR) && acc->type != EXPR_VALUE_MULTI) {
 			bool b;
-			if (ctx_truth(ctx, &at, acc, "the left side of a logical operator", &b) < 0) {
+			if (ctx_truth(ctx, &at, acc, "the left side of a logical operator", &b) <
+			    0) {
 				expr_value_free(acc);
 				return -EINVAL;
 			}
@@ -241,8 +259,8 @@ static int negate(struct expr_ctx *ctx, const struct expr_node *n, const struct 
 		return *ret ? 0 : ctx_oom(ctx, n);
 	}
 	if (value_to_number(v, &x) < 0)
-		return ctx_fail(ctx, n, -EINVAL, EXPR_ERROR_TYPE, "unary '-' needs a number, got %s",
-		                value_preview(v, buf));
+		return ctx_fail(ctx, n, -EINVAL, EXPR_ERROR_TYPE,
+		                "unary '-' needs a number, got %s", value_preview(v, buf));
 	if (x == INT64_MIN)
 		return ctx_fail(ctx, n, -ERANGE, EXPR_ERROR_VALUE, "unary '-': numeric overflow");
 	*ret = expr_value_new_number(-x);

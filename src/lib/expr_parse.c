@@ -27,9 +27,20 @@ struct parser {
 /* Names that are not functions: literals and the enumeration constants of ConvertFromBase64,
  * Contains, InStr/InStrRev and DNComponentRev, which evaluate to their own name. */
 static const char *const keywords[] = {
-	"True", "False", "NULL", "CRLF", "IgnoreThisFlow", "AuthoritativeNull",
-	"Unicode", "ASCII", "UTF8", "CaseSensitive", "CaseInsensitive",
-	"vbTextCompare", "vbBinaryCompare", "DC",
+    "True",
+    "False",
+    "NULL",
+    "CRLF",
+    "IgnoreThisFlow",
+    "AuthoritativeNull",
+    "Unicode",
+    "ASCII",
+    "UTF8",
+    "CaseSensitive",
+    "CaseInsensitive",
+    "vbTextCompare",
+    "vbBinaryCompare",
+    "DC",
 };
 
 static unsigned column_of(const struct parser *p, size_t pos)
@@ -170,7 +181,7 @@ static int literal_node(struct parser *p, size_t start, struct expr_value *v,
 static int parse_string(struct parser *p, struct expr_node **ret)
 {
 	size_t start = p->pos, i = p->pos + 1;
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	struct expr_value *v;
 	int r;
 
@@ -225,8 +236,8 @@ static int parse_name(struct parser *p, char close, enum node_kind kind, struct 
 	if (i == start + 1)
 		return fail(p, start, -EINVAL, EXPR_ERROR_SYNTAX, "empty %s name", what);
 	if (i - start - 1 > EXPR_NAME_MAX)
-		return fail(p, start, -E2BIG, EXPR_ERROR_LIMIT, "%s name longer than %u bytes", what,
-		            EXPR_NAME_MAX);
+		return fail(p, start, -E2BIG, EXPR_ERROR_LIMIT, "%s name longer than %u bytes",
+		            what, EXPR_NAME_MAX);
 	n = node_new(kind, column_of(p, start));
 	if (!n || !(n->name = strndup(p->text + start + 1, i - start - 1))) {
 		free(n);
@@ -263,15 +274,17 @@ static int parse_var(struct parser *p, bool declare, struct expr_node **ret)
 		return fail(p, p->pos, -EINVAL, EXPR_ERROR_SYNTAX, "expected a $variable, got %s",
 		            describe(p, p->pos, buf));
 	if (p->pos + 1 >= p->len || !is_alpha(p->text[p->pos + 1]))
-		return fail(p, p->pos, -EINVAL, EXPR_ERROR_SYNTAX, "expected a variable name after '$'");
+		return fail(p, p->pos, -EINVAL, EXPR_ERROR_SYNTAX,
+		            "expected a variable name after '$'");
 	end = scan_ident(p, p->pos + 1);
 	if (end - start - 1 > EXPR_NAME_MAX)
-		return fail(p, start, -E2BIG, EXPR_ERROR_LIMIT, "variable name longer than %u bytes",
-		            EXPR_NAME_MAX);
+		return fail(p, start, -E2BIG, EXPR_ERROR_LIMIT,
+		            "variable name longer than %u bytes", EXPR_NAME_MAX);
 	if (!declare && !find_var(p, p->text + start + 1, end - start - 1))
-		return fail(p, start, -EINVAL, EXPR_ERROR_SYNTAX,
-		            "unknown variable '%.*s' (variables are declared by Select, Where and With)",
-		            (int)(end - start), p->text + start);
+		return fail(
+		    p, start, -EINVAL, EXPR_ERROR_SYNTAX,
+		    "unknown variable '%.*s' (variables are declared by Select, Where and With)",
+		    (int)(end - start), p->text + start);
 	n = node_new(NODE_VAR, column_of(p, start));
 	if (!n || !(n->name = strndup(p->text + start + 1, end - start - 1))) {
 		free(n);
@@ -289,8 +302,9 @@ static int parse_number(struct parser *p, struct expr_node **ret)
 
 	if (p->text[i] == '&') {
 		i += 2; /* &H */
-		while (i < p->len && (is_digit(p->text[i]) || (p->text[i] >= 'a' && p->text[i] <= 'f') ||
-		                      (p->text[i] >= 'A' && p->text[i] <= 'F'))) {
+		while (i < p->len &&
+		       (is_digit(p->text[i]) || (p->text[i] >= 'a' && p->text[i] <= 'f') ||
+		        (p->text[i] >= 'A' && p->text[i] <= 'F'))) {
 			char c = p->text[i];
 			int d = is_digit(c) ? c - '0' : (c | 0x20) - 'a' + 10;
 			if (i - start - 2 >= 16)
@@ -300,13 +314,15 @@ static int parse_number(struct parser *p, struct expr_node **ret)
 			i++;
 		}
 		if (i == start + 2)
-			return fail(p, i, -EINVAL, EXPR_ERROR_SYNTAX, "expected hexadecimal digits after '&H'");
+			return fail(p, i, -EINVAL, EXPR_ERROR_SYNTAX,
+			            "expected hexadecimal digits after '&H'");
 	} else {
 		while (i < p->len && is_digit(p->text[i])) {
 			unsigned d = (unsigned)(p->text[i] - '0');
 			if (acc > ((uint64_t)INT64_MAX - d) / 10)
 				return fail(p, start, -EINVAL, EXPR_ERROR_SYNTAX,
-				            "number too large (the maximum is %lld)", (long long)INT64_MAX);
+				            "number too large (the maximum is %lld)",
+				            (long long)INT64_MAX);
 			acc = acc * 10 + d;
 			i++;
 		}
@@ -324,9 +340,10 @@ static int check_arity(struct parser *p, size_t name_pos, const struct expr_func
 {
 	if (f->flags & FUNC_PAIRS) {
 		if (n < 2 || n % 2)
-			return fail(p, name_pos, -EINVAL, EXPR_ERROR_SYNTAX,
-			            "function '%s' takes condition, value pairs, got %zu argument%s",
-			            f->name, n, n == 1 ? "" : "s");
+			return fail(
+			    p, name_pos, -EINVAL, EXPR_ERROR_SYNTAX,
+			    "function '%s' takes condition, value pairs, got %zu argument%s",
+			    f->name, n, n == 1 ? "" : "s");
 		return 0;
 	}
 	if (n >= f->min_args && n <= f->max_args)
@@ -349,8 +366,10 @@ static int unknown_function(struct parser *p, size_t start, size_t len)
 		g = expr_func_nearest(name, len);
 	if (g)
 		return fail(p, start, -EINVAL, EXPR_ERROR_SYNTAX,
-		            "unknown function '%.*s' (did you mean '%s'?)", (int)len, name, g->name);
-	return fail(p, start, -EINVAL, EXPR_ERROR_SYNTAX, "unknown function '%.*s'", (int)len, name);
+		            "unknown function '%.*s' (did you mean '%s'?)", (int)len, name,
+		            g->name);
+	return fail(p, start, -EINVAL, EXPR_ERROR_SYNTAX, "unknown function '%.*s'", (int)len,
+	            name);
 }
 
 static int parse_call(struct parser *p, size_t start, size_t len, struct expr_node **ret)
@@ -366,8 +385,8 @@ static int parse_call(struct parser *p, size_t start, size_t len, struct expr_no
 	if (!f)
 		return unknown_function(p, start, len);
 	if (f->flags & FUNC_UNSUPPORTED)
-		return fail(p, start, -EINVAL, EXPR_ERROR_SYNTAX, "function '%s' is not supported yet",
-		            f->name);
+		return fail(p, start, -EINVAL, EXPR_ERROR_SYNTAX,
+		            "function '%s' is not supported yet", f->name);
 	n = node_new(NODE_CALL, column_of(p, start));
 	args = calloc(EXPR_ARGS_MAX, sizeof(*args));
 	if (!n || !args) {
@@ -417,8 +436,8 @@ static int parse_call(struct parser *p, size_t start, size_t len, struct expr_no
 				p->pos++;
 				break;
 			}
-			r = fail(p, p->pos, -EINVAL, EXPR_ERROR_SYNTAX, "expected ',' or ')', got %s",
-			         describe(p, p->pos, buf));
+			r = fail(p, p->pos, -EINVAL, EXPR_ERROR_SYNTAX,
+			         "expected ',' or ')', got %s", describe(p, p->pos, buf));
 			goto out;
 		}
 	}
@@ -429,9 +448,10 @@ static int parse_call(struct parser *p, size_t start, size_t len, struct expr_no
 	if ((f->flags & FUNC_NAME_LITERAL) &&
 	    (args[0]->kind != NODE_LITERAL || args[0]->literal->type != EXPR_VALUE_STRING ||
 	     args[0]->literal->string.len == 0)) {
-		r = fail(p, name_pos, -EINVAL, EXPR_ERROR_SYNTAX,
-		         "function '%s' takes an attribute name in quotes, e.g. %s(\"proxyAddresses\")",
-		         f->name, f->name);
+		r = fail(
+		    p, name_pos, -EINVAL, EXPR_ERROR_SYNTAX,
+		    "function '%s' takes an attribute name in quotes, e.g. %s(\"proxyAddresses\")",
+		    f->name, f->name);
 		goto out;
 	}
 	*ret = n;
@@ -472,10 +492,11 @@ static int parse_ident(struct parser *p, struct expr_node **ret)
 	for (size_t i = 0; i < sizeof(keywords) / sizeof(keywords[0]); i++)
 		if (strlen(keywords[i]) == len && strncasecmp(keywords[i], name, len) == 0)
 			return fail(p, start, -EINVAL, EXPR_ERROR_SYNTAX,
-			            "unknown name '%.*s' (did you mean '%s'?)", (int)len, name, keywords[i]);
+			            "unknown name '%.*s' (did you mean '%s'?)", (int)len, name,
+			            keywords[i]);
 	if (expr_func_lookup(name, len))
-		return fail(p, end, -EINVAL, EXPR_ERROR_SYNTAX, "expected '(' after function '%.*s'",
-		            (int)len, name);
+		return fail(p, end, -EINVAL, EXPR_ERROR_SYNTAX,
+		            "expected '(' after function '%.*s'", (int)len, name);
 	return fail(p, start, -EINVAL, EXPR_ERROR_SYNTAX,
 	            "unknown name '%.*s' (attributes are written [%.*s])", (int)len, name, (int)len,
 	            name);
@@ -520,8 +541,7 @@ static int parse_operand(struct parser *p, struct expr_node **ret)
 		return parse_name(p, '%', NODE_PARAM, ret);
 	if (c == '$')
 		return parse_var(p, false, ret);
-	if (is_digit(c) ||
-	    (c == '&' && p->pos + 1 < p->len && (p->text[p->pos + 1] | 0x20) == 'h'))
+	if (is_digit(c) || (c == '&' && p->pos + 1 < p->len && (p->text[p->pos + 1] | 0x20) == 'h'))
 		return parse_number(p, ret);
 	if (is_alpha(c))
 		return parse_ident(p, ret);
@@ -553,9 +573,9 @@ static bool peek_op(const struct parser *p, bool logic, enum expr_op *ret_op, si
 		const char *s;
 		enum expr_op op;
 	} ops[] = {
-		{ "<=", OP_LE }, { "<>", OP_NE }, { ">=", OP_GE }, { "&&", OP_AND }, { "||", OP_OR },
-		{ "<", OP_LT },  { ">", OP_GT },  { "=", OP_EQ },  { "+", OP_ADD },  { "-", OP_SUB },
-		{ "*", OP_MUL }, { "&", OP_CONCAT },
+	    {"<=", OP_LE}, {"<>", OP_NE}, {">=", OP_GE}, {"&&", OP_AND},
+	    {"||", OP_OR}, {"<", OP_LT},  {">", OP_GT},  {"=", OP_EQ},
+	    {"+", OP_ADD}, {"-", OP_SUB}, {"*", OP_MUL}, {"&", OP_CONCAT},
 	};
 	size_t left = p->len - p->pos;
 
@@ -572,8 +592,8 @@ static bool peek_op(const struct parser *p, bool logic, enum expr_op *ret_op, si
 	return false;
 }
 
-static int chain_push(struct expr_node *n, size_t *cap, struct expr_node *operand,
-                      enum expr_op op, unsigned col)
+static int chain_push(struct expr_node *n, size_t *cap, struct expr_node *operand, enum expr_op op,
+                      unsigned col)
 {
 	if (n->chain.nops + 1 >= *cap) {
 		size_t c = *cap * 2;
@@ -669,7 +689,7 @@ static int parse_chain(struct parser *p, struct expr_node **ret)
 
 int expr_parse(const char *text, struct expr **ret, struct expr_error *ret_err)
 {
-	struct parser p = { .text = text };
+	struct parser p = {.text = text};
 	struct expr_node *root = NULL;
 	struct expr *e;
 	char buf[16];
@@ -682,8 +702,8 @@ int expr_parse(const char *text, struct expr **ret, struct expr_error *ret_err)
 	if (p.len > EXPR_TEXT_MAX) {
 		p.err.kind = EXPR_ERROR_LIMIT;
 		p.err.column = 0;
-		snprintf(p.err.message, sizeof(p.err.message),
-		         "expression longer than %u bytes", EXPR_TEXT_MAX);
+		snprintf(p.err.message, sizeof(p.err.message), "expression longer than %u bytes",
+		         EXPR_TEXT_MAX);
 		r = -E2BIG;
 		goto fail;
 	}
@@ -712,12 +732,14 @@ int expr_parse(const char *text, struct expr **ret, struct expr_error *ret_err)
 	if (p.pos < p.len) {
 		char c = text[p.pos];
 		if (c == ')')
-			r = fail(&p, p.pos, -EINVAL, EXPR_ERROR_SYNTAX, "unexpected ')' (no matching '(')");
+			r = fail(&p, p.pos, -EINVAL, EXPR_ERROR_SYNTAX,
+			         "unexpected ')' (no matching '(')");
 		else if (c == '/' || c == '!' || c == '^' || c == '\\')
-			r = fail(&p, p.pos, -EINVAL, EXPR_ERROR_SYNTAX, "operator '%c' is not supported", c);
+			r = fail(&p, p.pos, -EINVAL, EXPR_ERROR_SYNTAX,
+			         "operator '%c' is not supported", c);
 		else
-			r = fail(&p, p.pos, -EINVAL, EXPR_ERROR_SYNTAX, "expected an operator, got %s",
-			         describe(&p, p.pos, buf));
+			r = fail(&p, p.pos, -EINVAL, EXPR_ERROR_SYNTAX,
+			         "expected an operator, got %s", describe(&p, p.pos, buf));
 		goto fail;
 	}
 	e = calloc(1, sizeof(*e));

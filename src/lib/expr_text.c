@@ -63,7 +63,8 @@ void sbuf_append_repeat(struct sbuf *b, const void *s, size_t n, size_t times)
 	start = b->len;
 	memcpy(b->data + start, s, n);
 	for (done = n; done < total; done *= 2)
-		memcpy(b->data + start + done, b->data + start, done <= total - done ? done : total - done);
+		memcpy(b->data + start + done, b->data + start,
+		       done <= total - done ? done : total - done);
 	b->len += total;
 	b->data[b->len] = '\0';
 }
@@ -125,7 +126,8 @@ int sbuf_finish(struct sbuf *b, struct expr_value **ret)
 	return 0;
 }
 
-/* ---- UTF-8 -------------------------------------------------------------------------------------- */
+/* ---- UTF-8 --------------------------------------------------------------------------------------
+ */
 
 uint32_t utf8_next(const char *s, size_t len, size_t *i)
 {
@@ -297,10 +299,11 @@ bool cp_is_space(uint32_t cp)
 	       cp == 0x205f || cp == 0x1680 || cp == 0x85;
 }
 
-/* ---- base64 ------------------------------------------------------------------------------------ */
+/* ---- base64 ------------------------------------------------------------------------------------
+ */
 
 static const char b64_alphabet[] =
-	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
 int base64_encode(const uint8_t *in, size_t len, struct expr_value **ret)
 {
@@ -406,7 +409,8 @@ fail:
 	return -EINVAL;
 }
 
-/* ---- UTF-16LE ----------------------------------------------------------------------------------- */
+/* ---- UTF-16LE -----------------------------------------------------------------------------------
+ */
 
 int utf8_to_utf16le(const char *s, size_t len, uint8_t **ret, size_t *ret_len)
 {
@@ -422,7 +426,8 @@ int utf8_to_utf16le(const char *s, size_t len, uint8_t **ret, size_t *ret_len)
 		uint32_t cp = utf8_next(s, len, &i);
 		if (cp >= 0x10000) {
 			uint32_t v = cp - 0x10000;
-			uint16_t hi = (uint16_t)(0xd800 | (v >> 10)), lo = (uint16_t)(0xdc00 | (v & 0x3ff));
+			uint16_t hi = (uint16_t)(0xd800 | (v >> 10)),
+			         lo = (uint16_t)(0xdc00 | (v & 0x3ff));
 			out[o++] = (uint8_t)hi;
 			out[o++] = (uint8_t)(hi >> 8);
 			out[o++] = (uint8_t)lo;

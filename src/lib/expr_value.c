@@ -11,16 +11,16 @@
 const char *expr_value_type_to_string(enum expr_value_type t)
 {
 	static const char *const names[EXPR_VALUE_TYPE_MAX] = {
-		[EXPR_VALUE_NULL] = "null",
-		[EXPR_VALUE_STRING] = "string",
-		[EXPR_VALUE_NUMBER] = "number",
-		[EXPR_VALUE_BOOLEAN] = "boolean",
-		[EXPR_VALUE_BINARY] = "binary",
-		[EXPR_VALUE_DATETIME] = "datetime",
-		[EXPR_VALUE_REFERENCE] = "reference",
-		[EXPR_VALUE_MULTI] = "multi-valued",
-		[EXPR_VALUE_IGNORE_THIS_FLOW] = "IgnoreThisFlow",
-		[EXPR_VALUE_AUTHORITATIVE_NULL] = "AuthoritativeNull",
+	    [EXPR_VALUE_NULL] = "null",
+	    [EXPR_VALUE_STRING] = "string",
+	    [EXPR_VALUE_NUMBER] = "number",
+	    [EXPR_VALUE_BOOLEAN] = "boolean",
+	    [EXPR_VALUE_BINARY] = "binary",
+	    [EXPR_VALUE_DATETIME] = "datetime",
+	    [EXPR_VALUE_REFERENCE] = "reference",
+	    [EXPR_VALUE_MULTI] = "multi-valued",
+	    [EXPR_VALUE_IGNORE_THIS_FLOW] = "IgnoreThisFlow",
+	    [EXPR_VALUE_AUTHORITATIVE_NULL] = "AuthoritativeNull",
 	};
 	return (t >= 0 && t < EXPR_VALUE_TYPE_MAX) ? names[t] : NULL;
 }
@@ -28,13 +28,10 @@ const char *expr_value_type_to_string(enum expr_value_type t)
 const char *expr_error_kind_to_string(enum expr_error_kind k)
 {
 	static const char *const names[EXPR_ERROR_MAX] = {
-		[EXPR_ERROR_NONE] = "none",
-		[EXPR_ERROR_SYNTAX] = "syntax",
-		[EXPR_ERROR_LIMIT] = "limit",
-		[EXPR_ERROR_TYPE] = "type",
-		[EXPR_ERROR_VALUE] = "value",
-		[EXPR_ERROR_USER] = "user",
-		[EXPR_ERROR_LOOKUP] = "lookup",
+	    [EXPR_ERROR_NONE] = "none",     [EXPR_ERROR_SYNTAX] = "syntax",
+	    [EXPR_ERROR_LIMIT] = "limit",   [EXPR_ERROR_TYPE] = "type",
+	    [EXPR_ERROR_VALUE] = "value",   [EXPR_ERROR_USER] = "user",
+	    [EXPR_ERROR_LOOKUP] = "lookup",
 	};
 	return (k >= 0 && k < EXPR_ERROR_MAX) ? names[k] : NULL;
 }
@@ -305,8 +302,8 @@ const struct expr_value *expr_value_item(const struct expr_value *v, size_t i)
 
 bool value_is_flow(const struct expr_value *v)
 {
-	return v && (v->type == EXPR_VALUE_IGNORE_THIS_FLOW ||
-	             v->type == EXPR_VALUE_AUTHORITATIVE_NULL);
+	return v &&
+	       (v->type == EXPR_VALUE_IGNORE_THIS_FLOW || v->type == EXPR_VALUE_AUTHORITATIVE_NULL);
 }
 
 size_t value_size(const struct expr_value *v)
@@ -412,14 +409,15 @@ static void display(struct sbuf *b, const struct expr_value *v)
 		}
 		break;
 	default:
-		sbuf_append_str(b, v->type == EXPR_VALUE_NULL ? "NULL" : expr_value_type_to_string(v->type));
+		sbuf_append_str(b, v->type == EXPR_VALUE_NULL ? "NULL"
+		                                              : expr_value_type_to_string(v->type));
 		break;
 	}
 }
 
 int expr_value_to_string(const struct expr_value *v, char **ret)
 {
-	struct sbuf b = { 0 };
+	struct sbuf b = {0};
 	struct expr_value *s;
 	int r;
 

@@ -22,11 +22,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static const uint8_t guid[16] = { 0xe0, 0x04, 0x25, 0x3f, 0x89, 0x4f, 0xd3, 0x11,
-	                          0x9a, 0x0c, 0x03, 0x05, 0xe8, 0x2c, 0x33, 0x01 };
-static const uint8_t sid[28] = { 1, 5, 0, 0, 0, 0, 0, 5, 21, 0, 0, 0, 0xdc, 0xf4,
-	                         0xdc, 0x3b, 0x83, 0x3d, 0x2b, 0x46, 0x82, 0x8b, 0xa6, 0x28,
-	                         0x00, 0x02, 0x00, 0x00 };
+static const uint8_t guid[16] = {0xe0, 0x04, 0x25, 0x3f, 0x89, 0x4f, 0xd3, 0x11,
+                                 0x9a, 0x0c, 0x03, 0x05, 0xe8, 0x2c, 0x33, 0x01};
+static const uint8_t sid[28] = {1,    5,    0,    0,    0,    0,    0,    5,    21,   0,
+                                0,    0,    0xdc, 0xf4, 0xdc, 0x3b, 0x83, 0x3d, 0x2b, 0x46,
+                                0x82, 0x8b, 0xa6, 0x28, 0x00, 0x02, 0x00, 0x00};
 
 static struct expr_value *multi(const char *const *values, bool refs)
 {
@@ -40,11 +40,11 @@ static struct expr_value *multi(const char *const *values, bool refs)
 
 static int get_attr(void *userdata, const char *name, struct expr_value **ret)
 {
-	static const char *const proxies[] = { "SMTP:a@contoso.com", "smtp:b@contoso.com",
-		                               " SIP:c@contoso.com ", NULL };
-	static const char *const groups[] = { "CN=G1,OU=Groups,DC=contoso,DC=com",
-		                              "CN=G\\2C2,DC=contoso,DC=com", NULL };
-	static const char *const numbers[] = { "1", "-2", "&H10", NULL };
+	static const char *const proxies[] = {"SMTP:a@contoso.com", "smtp:b@contoso.com",
+	                                      " SIP:c@contoso.com ", NULL};
+	static const char *const groups[] = {"CN=G1,OU=Groups,DC=contoso,DC=com",
+	                                     "CN=G\\2C2,DC=contoso,DC=com", NULL};
+	static const char *const numbers[] = {"1", "-2", "&H10", NULL};
 	struct expr_value *v = NULL;
 
 	(void)userdata;
@@ -96,12 +96,12 @@ static int get_param(void *userdata, const char *name, struct expr_value **ret)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct expr_env env = {
-		.get_attr = get_attr,
-		.get_param = get_param,
-		.get_imported = get_attr,
-		.flags = EXPR_ENV_DETERMINISTIC,
-		.now = 133604228960000000LL,
-		.seed = 1,
+	    .get_attr = get_attr,
+	    .get_param = get_param,
+	    .get_imported = get_attr,
+	    .flags = EXPR_ENV_DETERMINISTIC,
+	    .now = 133604228960000000LL,
+	    .seed = 1,
 	};
 	struct expr_error err;
 	struct expr_value *v = NULL;

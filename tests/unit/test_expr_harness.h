@@ -23,41 +23,46 @@ struct tattr {
 
 /* The default object: a user with most kinds of attributes. */
 static const struct tattr default_object[] = {
-	{ "cn", 's', { "John Doe" } },
-	{ "displayName", 's', { "John Doe" } },
-	{ "givenName", 's', { "John" } },
-	{ "sn", 's', { "Doe" } },
-	{ "sAMAccountName", 's', { "jdoe" } },
-	{ "userPrincipalName", 's', { "jdoe@contoso.com" } },
-	{ "mail", 's', { "John.Doe@contoso.com" } },
-	{ "userAccountControl", 's', { "512" } }, /* LDAP gives text */
-	{ "uacNumber", 'n', { "514" } },
-	{ "employeeID", 's', { "00042" } },
-	{ "department", 's', { "HRD Payroll" } },
-	{ "padded", 's', { "  Test  " } },
-	{ "emptyString", 's', { "" } },
-	{ "notANumber", 's', { "abc" } },
-	{ "flagTrue", 's', { "TRUE" } },
-	{ "isEnabled", 't', { "1" } },
-	{ "proxyAddresses", 'm',
-	  { "SMTP:john.doe@contoso.com", "smtp:jd@contoso.com", "SIP:jd@contoso.com" } },
-	{ "otherPhone", 'm', { "555-1234", "555-9876" } },
-	{ "spaced", 'm', { "  a ", " b" } },
-	{ "dupes", 'm', { "a", "b", "a", "c", "b" } },
-	{ "csv", 's', { "a,b,,c" } },
-	{ "nums", 'N', { "1", "2", "3" } },
-	{ "single", 'm', { "only" } },
-	{ "objectGUID", 'x', { "e004253f894fd3119a0c0305e82c3301" } },
-	{ "objectSid", 'x', { "010500000000000515000000dcf4dc3b833d2b46828ba62800020000" } },
-	{ "shortBin", 'x', { "0102" } },
-	{ "dn", 'r', { "CN=John Doe,OU=Atlanta,OU=GA,OU=US, DC=contoso,DC=com" } },
-	{ "manager", 'r', { "CN=Jane Boss,OU=Users,DC=contoso,DC=com" } },
-	{ "conflictDn", 'r', { "CN=John\\0ACNF:5e2b0ba4-0a2b-4e1c-9d1f-1b8c2f3a4d5e,OU=US,DC=contoso,DC=com" } },
-	{ "memberOf", 'M', { "CN=Sales,OU=Groups,DC=contoso,DC=com", "CN=All,OU=Groups,DC=contoso,DC=com" } },
-	{ "lastLogonTimestamp", 'n', { "129699324000000000" } },
-	{ "whenCreated", 's', { "20140905081453.0Z" } },
-	{ "created", 'd', { "129699324000000000" } },
-	{ NULL, 0, { NULL } },
+    {"cn", 's', {"John Doe"}},
+    {"displayName", 's', {"John Doe"}},
+    {"givenName", 's', {"John"}},
+    {"sn", 's', {"Doe"}},
+    {"sAMAccountName", 's', {"jdoe"}},
+    {"userPrincipalName", 's', {"jdoe@contoso.com"}},
+    {"mail", 's', {"John.Doe@contoso.com"}},
+    {"userAccountControl", 's', {"512"}}, /* LDAP gives text */
+    {"uacNumber", 'n', {"514"}},
+    {"employeeID", 's', {"00042"}},
+    {"department", 's', {"HRD Payroll"}},
+    {"padded", 's', {"  Test  "}},
+    {"emptyString", 's', {""}},
+    {"notANumber", 's', {"abc"}},
+    {"flagTrue", 's', {"TRUE"}},
+    {"isEnabled", 't', {"1"}},
+    {"proxyAddresses",
+     'm',
+     {"SMTP:john.doe@contoso.com", "smtp:jd@contoso.com", "SIP:jd@contoso.com"}},
+    {"otherPhone", 'm', {"555-1234", "555-9876"}},
+    {"spaced", 'm', {"  a ", " b"}},
+    {"dupes", 'm', {"a", "b", "a", "c", "b"}},
+    {"csv", 's', {"a,b,,c"}},
+    {"nums", 'N', {"1", "2", "3"}},
+    {"single", 'm', {"only"}},
+    {"objectGUID", 'x', {"e004253f894fd3119a0c0305e82c3301"}},
+    {"objectSid", 'x', {"010500000000000515000000dcf4dc3b833d2b46828ba62800020000"}},
+    {"shortBin", 'x', {"0102"}},
+    {"dn", 'r', {"CN=John Doe,OU=Atlanta,OU=GA,OU=US, DC=contoso,DC=com"}},
+    {"manager", 'r', {"CN=Jane Boss,OU=Users,DC=contoso,DC=com"}},
+    {"conflictDn",
+     'r',
+     {"CN=John\\0ACNF:5e2b0ba4-0a2b-4e1c-9d1f-1b8c2f3a4d5e,OU=US,DC=contoso,DC=com"}},
+    {"memberOf",
+     'M',
+     {"CN=Sales,OU=Groups,DC=contoso,DC=com", "CN=All,OU=Groups,DC=contoso,DC=com"}},
+    {"lastLogonTimestamp", 'n', {"129699324000000000"}},
+    {"whenCreated", 's', {"20140905081453.0Z"}},
+    {"created", 'd', {"129699324000000000"}},
+    {NULL, 0, {NULL}},
 };
 
 struct tobject {
@@ -137,7 +142,8 @@ static int tobject_get_attr(void *userdata, const char *name, struct expr_value 
 	if (strcmp(name, "failing") == 0)
 		return -EIO;
 	if (strcmp(name, "badValue") == 0) {
-		/* a callback that breaks the rules: a multi-valued value inside a multi-valued one */
+		/* a callback that breaks the rules: a multi-valued value inside a multi-valued one
+		 */
 		struct expr_value *outer = expr_value_new_multi(), *inner = expr_value_new_multi();
 		expr_value_append(inner, expr_value_new_string("x"));
 		outer->multi.items = calloc(1, sizeof(*outer->multi.items));
@@ -157,16 +163,18 @@ static int tobject_get_imported(void *userdata, const char *name, struct expr_va
 }
 
 static const struct tattr test_params[] = {
-	{ "Domain.FQDN", 's', { "contoso.com" } },
-	{ "Domain.Netbios", 's', { "CONTOSO" } },
-	{ "Domain.LDAP", 's', { "DC=contoso,DC=com" } },
-	{ "Forest.FQDN", 's', { "contoso.com" } },
-	{ "Forest.Netbios", 's', { "CONTOSO" } },
-	{ "Forest.LDAP", 's', { "DC=contoso,DC=com" } },
-	{ "Connector.ID", 's', { "5e2b0ba4-0a2b-4e1c-9d1f-1b8c2f3a4d5e" } },
-	{ "ADS_UF_ACCOUNTDISABLE", 'n', { "2" } },
-	{ "ReplaceString", 's', { "\xe2\x80\x99:,\xc3\x85:A,\xc3\x84:A,\xc3\x96:O,\xc3\xa5:a,\xc3\xa4:a,\xc3\xb6:o" } },
-	{ NULL, 0, { NULL } },
+    {"Domain.FQDN", 's', {"contoso.com"}},
+    {"Domain.Netbios", 's', {"CONTOSO"}},
+    {"Domain.LDAP", 's', {"DC=contoso,DC=com"}},
+    {"Forest.FQDN", 's', {"contoso.com"}},
+    {"Forest.Netbios", 's', {"CONTOSO"}},
+    {"Forest.LDAP", 's', {"DC=contoso,DC=com"}},
+    {"Connector.ID", 's', {"5e2b0ba4-0a2b-4e1c-9d1f-1b8c2f3a4d5e"}},
+    {"ADS_UF_ACCOUNTDISABLE", 'n', {"2"}},
+    {"ReplaceString",
+     's',
+     {"\xe2\x80\x99:,\xc3\x85:A,\xc3\x84:A,\xc3\x96:O,\xc3\xa5:a,\xc3\xa4:a,\xc3\xb6:o"}},
+    {NULL, 0, {NULL}},
 };
 
 static int test_get_param(void *userdata, const char *name, struct expr_value **ret)
@@ -176,11 +184,11 @@ static int test_get_param(void *userdata, const char *name, struct expr_value **
 }
 
 static const struct tattr default_imported[] = {
-	{ "proxyAddresses", 'm', { "SMTP:john.doe@contoso.com" } },
-	{ NULL, 0, { NULL } },
+    {"proxyAddresses", 'm', {"SMTP:john.doe@contoso.com"}},
+    {NULL, 0, {NULL}},
 };
 
-static const struct tobject default_tobject = { default_object, default_imported };
+static const struct tobject default_tobject = {default_object, default_imported};
 
 /* 2024-05-17 12:34:56 UTC */
 #define TEST_NOW 133604228960000000LL
@@ -188,13 +196,13 @@ static const struct tobject default_tobject = { default_object, default_imported
 static struct expr_env test_env(const struct tobject *o)
 {
 	struct expr_env env = {
-		.get_attr = tobject_get_attr,
-		.get_param = test_get_param,
-		.get_imported = tobject_get_imported,
-		.userdata = (void *)o,
-		.flags = EXPR_ENV_DETERMINISTIC,
-		.now = TEST_NOW,
-		.seed = 42,
+	    .get_attr = tobject_get_attr,
+	    .get_param = test_get_param,
+	    .get_imported = tobject_get_imported,
+	    .userdata = (void *)o,
+	    .flags = EXPR_ENV_DETERMINISTIC,
+	    .now = TEST_NOW,
+	    .seed = 42,
 	};
 	return env;
 }
@@ -259,7 +267,7 @@ static void render(const struct expr_value *v, char *buf, size_t size)
 static const char *eval_render(const char *text, const struct tobject *o, char *buf, size_t size)
 {
 	struct expr_env env = test_env(o);
-	struct expr_error err = { 0 };
+	struct expr_error err = {0};
 	struct expr_value *v = NULL;
 	struct expr *e = NULL;
 	int r;
@@ -271,7 +279,8 @@ static const char *eval_render(const char *text, const struct tobject *o, char *
 	}
 	r = expr_eval(e, &env, &v, &err);
 	if (r < 0)
-		snprintf(buf, size, "error:%s:%s", expr_error_kind_to_string(err.kind), err.message);
+		snprintf(buf, size, "error:%s:%s", expr_error_kind_to_string(err.kind),
+		         err.message);
 	else
 		render(v, buf, size);
 	expr_value_free(v);
@@ -284,17 +293,17 @@ struct tcase {
 	const char *want;
 };
 
-#define CHECK_CASE(text, want_str, object)                                                     \
-	do {                                                                                   \
-		char _buf[2048];                                                               \
-		const char *_got = eval_render((text), (object), _buf, sizeof(_buf));          \
-		if (strcmp(_got, (want_str)) == 0) {                                           \
-			check_passed++;                                                        \
-		} else {                                                                       \
-			check_failed++;                                                        \
-			fprintf(stderr, "%s:%d: %s\n    want %s\n    got  %s\n", __FILE__,     \
-			        __LINE__, (text), (want_str), _got);                           \
-		}                                                                              \
+#define CHECK_CASE(text, want_str, object)                                                         \
+	do {                                                                                       \
+		char _buf[2048];                                                                   \
+		const char *_got = eval_render((text), (object), _buf, sizeof(_buf));              \
+		if (strcmp(_got, (want_str)) == 0) {                                               \
+			check_passed++;                                                            \
+		} else {                                                                           \
+			check_failed++;                                                            \
+			fprintf(stderr, "%s:%d: %s\n    want %s\n    got  %s\n", __FILE__,         \
+			        __LINE__, (text), (want_str), _got);                               \
+		}                                                                                  \
 	} while (0)
 
 static void run_cases(const char *group, const struct tcase *cases, size_t n,
