@@ -3,8 +3,7 @@
  * and 100k pending-export upserts. Prints figures and peak RSS; asserts nothing on time.
  *
  * Not a CTest test. Build it against a built tree and run it on a real disk:
- *   cc -O2 -std=gnu17 -Iinclude tests/bench/store-bench.c build/src/lib/libhybridsync.a \
- *      $(pkg-config --libs sqlite3 libcrypto) -pthread -o build/store-bench
+ *   cmake --build build --target benchmarks
  *   build/store-bench [-n 100000,1000000] [-b 1000] [-d DIR]
  */
 #include <errno.h>
