@@ -200,6 +200,40 @@ int store_exec_stmt(struct store *s, sqlite3_stmt *st)
 	return r;
 }
 
+int store_get_row(struct store *s, sqlite3_stmt *st, store_decode_fn decode, void *ret)
+{
+	int rc = sqlite3_step(st);
+	int r;
+
+	if (rc == SQLITE_ROW)
+		r = decode(s, st, ret, 0);
+	else if (rc == SQLITE_DONE)
+		r = -ENOENT;
+	else
+		r = store_fail(s, rc);
+	sqlite3_reset(st);
+	return r;
+}
+
+int store_fetch_page(struct store *s, sqlite3_stmt *st, store_decode_fn decode, void *batch,
+                     size_t *ret_n)
+{
+	size_t n = 0;
+	int rc = SQLITE_DONE, r = 0;
+
+	while (n < STORE_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = decode(s, st, batch, n);
+		if (r < 0)
+			break;
+		n++;
+	}
+	if (r >= 0 && n < STORE_BATCH && rc != SQLITE_DONE)
+		r = store_fail(s, rc);
+	sqlite3_reset(st);
+	*ret_n = n;
+	return r;
+}
+
 int store_exec(struct store *s, const char *sql)
 {
 	char *msg = NULL;

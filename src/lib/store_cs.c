@@ -231,24 +231,15 @@ fail:
 	return r;
 }
 
+static int decode_cs(struct store *s, sqlite3_stmt *st, void *batch, size_t i)
+{
+	return row_to_cs(s, st, &((struct store_cs_object **)batch)[i]);
+}
+
 /* Runs a bound single-row query of CS_COLUMNS. */
 static int get_one(struct store *s, sqlite3_stmt *st, struct store_cs_object **ret)
 {
-	struct store_cs_object *o = NULL;
-	int rc, r = 0;
-
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		r = row_to_cs(s, st, &o);
-	else if (rc == SQLITE_DONE)
-		r = -ENOENT;
-	else
-		r = store_fail(s, rc);
-	sqlite3_reset(st);
-	if (r < 0)
-		return r;
-	*ret = o;
-	return 0;
+	return store_get_row(s, st, decode_cs, ret);
 }
 
 int store_cs_get(struct store *s, int64_t id, struct store_cs_object **ret)
@@ -763,7 +754,7 @@ static int iterate(struct store *s, const char *sql, int64_t connector_id, store
 	struct store_cs_object *batch[STORE_BATCH];
 	int64_t last = 0;
 	size_t n, i;
-	int rc, r;
+	int r;
 
 	if (!s || !cb)
 		return -EINVAL;
@@ -774,16 +765,7 @@ static int iterate(struct store *s, const char *sql, int64_t connector_id, store
 			r = store_bind(s, st, "iii", connector_id, last, (int64_t)STORE_BATCH);
 		if (r < 0)
 			return r;
-		n = 0;
-		while (n < STORE_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-			r = row_to_cs(s, st, &batch[n]);
-			if (r < 0)
-				break;
-			n++;
-		}
-		if (r >= 0 && n < STORE_BATCH && rc != SQLITE_DONE)
-			r = store_fail(s, rc);
-		sqlite3_reset(st);
+		r = store_fetch_page(s, st, decode_cs, batch, &n);
 		if (n > 0)
 			last = batch[n - 1]->id;
 		for (i = 0; i < n; i++) {

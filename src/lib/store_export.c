@@ -438,23 +438,14 @@ static int row_to_export(struct store *s, sqlite3_stmt *st, struct store_export 
 	return 0;
 }
 
+static int decode_export(struct store *s, sqlite3_stmt *st, void *batch, size_t i)
+{
+	return row_to_export(s, st, &((struct store_export **)batch)[i]);
+}
+
 static int get_one(struct store *s, sqlite3_stmt *st, struct store_export **ret)
 {
-	struct store_export *e = NULL;
-	int rc, r = 0;
-
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		r = row_to_export(s, st, &e);
-	else if (rc == SQLITE_DONE)
-		r = -ENOENT;
-	else
-		r = store_fail(s, rc);
-	sqlite3_reset(st);
-	if (r < 0)
-		return r;
-	*ret = e;
-	return 0;
+	return store_get_row(s, st, decode_export, ret);
 }
 
 int store_export_get(struct store *s, int64_t id, struct store_export **ret)
@@ -499,7 +490,7 @@ int store_export_list(struct store *s, const struct store_export_filter *f, stor
 	int64_t last_conn = 0;
 	char *last_type = NULL, *last_anchor = NULL;
 	size_t n, i;
-	int rc = SQLITE_DONE, r = 0;
+	int r = 0;
 
 	if (!s || !cb)
 		return -EINVAL;
@@ -525,16 +516,7 @@ int store_export_list(struct store *s, const struct store_export_filter *f, stor
 			               (int64_t)STORE_BATCH);
 		if (r < 0)
 			break;
-		n = 0;
-		while (n < STORE_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-			r = row_to_export(s, st, &batch[n]);
-			if (r < 0)
-				break;
-			n++;
-		}
-		if (r >= 0 && n < STORE_BATCH && rc != SQLITE_DONE)
-			r = store_fail(s, rc);
-		sqlite3_reset(st);
+		r = store_fetch_page(s, st, decode_export, batch, &n);
 		if (r >= 0 && n > 0) {
 			free(last_type);
 			free(last_anchor);
@@ -563,13 +545,30 @@ struct member_row {
 	char *target_id;
 };
 
+static int decode_member(struct store *s, sqlite3_stmt *st, void *batch, size_t i)
+{
+	struct member_row *m = &((struct member_row *)batch)[i];
+	int r;
+
+	m->op = strcmp((const char *)sqlite3_column_text(st, 0), "add") == 0 ? STORE_MEMBER_ADD
+	                                                                     : STORE_MEMBER_REMOVE;
+	m->target_id = NULL;
+	m->anchor = strdup((const char *)sqlite3_column_text(st, 1));
+	if (!m->anchor)
+		return store_failf(s, -ENOMEM, "out of memory");
+	r = store_col_text(s, st, 2, &m->target_id);
+	if (r < 0)
+		free(m->anchor);
+	return r;
+}
+
 int store_export_list_members(struct store *s, int64_t export_id, store_member_change_cb cb,
                               void *userdata)
 {
 	struct member_row batch[STORE_BATCH];
 	char *last = NULL;
 	size_t n, i;
-	int rc = SQLITE_DONE, r = 0;
+	int r = 0;
 
 	if (!s || !cb)
 		return -EINVAL;
@@ -585,24 +584,7 @@ int store_export_list_members(struct store *s, int64_t export_id, store_member_c
 			               (int64_t)STORE_BATCH);
 		if (r < 0)
 			break;
-		n = 0;
-		while (n < STORE_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-			struct member_row *m = &batch[n++];
-			m->op = strcmp((const char *)sqlite3_column_text(st, 0), "add") == 0
-			            ? STORE_MEMBER_ADD
-			            : STORE_MEMBER_REMOVE;
-			m->target_id = NULL;
-			m->anchor = strdup((const char *)sqlite3_column_text(st, 1));
-			if (m->anchor)
-				r = store_col_text(s, st, 2, &m->target_id);
-			else
-				r = store_failf(s, -ENOMEM, "out of memory");
-			if (r < 0)
-				break;
-		}
-		if (r >= 0 && n < STORE_BATCH && rc != SQLITE_DONE)
-			r = store_fail(s, rc);
-		sqlite3_reset(st);
+		r = store_fetch_page(s, st, decode_member, batch, &n);
 		if (r >= 0 && n > 0) {
 			free(last);
 			last = strdup(batch[n - 1].anchor);

@@ -48,6 +48,17 @@ int store_stmt(struct store *s, const char *sql, sqlite3_stmt **ret);
 int store_bind(struct store *s, sqlite3_stmt *st, const char *types, ...);
 /* Steps a statement that returns no row (or whose rows are ignored) and resets it. */
 int store_exec_stmt(struct store *s, sqlite3_stmt *st);
+/* Decodes the current row of `st` into slot `i` of the caller's `batch` (or, for a single
+ * row, into the object `ret` points to). On failure the decoder frees what it built. */
+typedef int (*store_decode_fn)(struct store *s, sqlite3_stmt *st, void *batch, size_t i);
+/* Steps a bound single-row query: the row decoded into slot 0 of `ret`, -ENOENT when there is
+ * none. Resets the statement. */
+int store_get_row(struct store *s, sqlite3_stmt *st, store_decode_fn decode, void *ret);
+/* One page of a keyset iteration: steps a bound query for up to STORE_BATCH rows, decoding
+ * each into `batch`, and resets it. *ret_n gets the rows decoded (to be delivered or freed by
+ * the caller even when an error is returned). */
+int store_fetch_page(struct store *s, sqlite3_stmt *st, store_decode_fn decode, void *batch,
+                     size_t *ret_n);
 /* Runs a literal SQL script (migrations, pragmas, transaction control). */
 int store_exec(struct store *s, const char *sql);
 

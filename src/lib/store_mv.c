@@ -217,23 +217,14 @@ static int row_to_mv(struct store *s, sqlite3_stmt *st, struct store_mv_object *
 	return 0;
 }
 
+static int decode_mv(struct store *s, sqlite3_stmt *st, void *batch, size_t i)
+{
+	return row_to_mv(s, st, &((struct store_mv_object **)batch)[i]);
+}
+
 static int get_one(struct store *s, sqlite3_stmt *st, struct store_mv_object **ret)
 {
-	struct store_mv_object *o = NULL;
-	int rc, r = 0;
-
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
-		r = row_to_mv(s, st, &o);
-	else if (rc == SQLITE_DONE)
-		r = -ENOENT;
-	else
-		r = store_fail(s, rc);
-	sqlite3_reset(st);
-	if (r < 0)
-		return r;
-	*ret = o;
-	return 0;
+	return store_get_row(s, st, decode_mv, ret);
 }
 
 int store_mv_create(struct store *s, const char *object_type, const char *source_anchor,
@@ -420,7 +411,7 @@ int store_mv_iterate(struct store *s, const char *object_type, store_mv_cb cb, v
 	struct store_mv_object *batch[STORE_BATCH];
 	int64_t last = 0;
 	size_t n, i;
-	int rc = SQLITE_DONE, r;
+	int r;
 
 	if (!s || !cb)
 		return -EINVAL;
@@ -434,16 +425,7 @@ int store_mv_iterate(struct store *s, const char *object_type, store_mv_cb cb, v
 			r = store_bind(s, st, "tii", object_type, last, (int64_t)STORE_BATCH);
 		if (r < 0)
 			return r;
-		n = 0;
-		while (n < STORE_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-			r = row_to_mv(s, st, &batch[n]);
-			if (r < 0)
-				break;
-			n++;
-		}
-		if (r >= 0 && n < STORE_BATCH && rc != SQLITE_DONE)
-			r = store_fail(s, rc);
-		sqlite3_reset(st);
+		r = store_fetch_page(s, st, decode_mv, batch, &n);
 		if (n > 0)
 			last = batch[n - 1]->id;
 		for (i = 0; i < n; i++) {

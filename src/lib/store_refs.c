@@ -290,6 +290,22 @@ struct ref_row {
 	int64_t target;
 };
 
+static int decode_ref(struct store *s, sqlite3_stmt *st, void *batch, size_t i)
+{
+	struct ref_row *row = &((struct ref_row *)batch)[i];
+
+	row->cs_id = sqlite3_column_int64(st, 0);
+	row->target = sqlite3_column_int64(st, 3);
+	row->attr = strdup((const char *)sqlite3_column_text(st, 1));
+	row->dn = strdup((const char *)sqlite3_column_text(st, 2));
+	if (!row->attr || !row->dn) {
+		free(row->attr);
+		free(row->dn);
+		return store_failf(s, -ENOMEM, "out of memory");
+	}
+	return 0;
+}
+
 /* Streams a keyset-paginated ref query whose rows are (cs_id, attr, target_dn, target) and
  * whose parameters ?1..?3 are fixed and ?4..?6 the last (cs_id, attr, target_dn), ?7 limit. */
 static int stream_refs(struct store *s, const char *sql, int64_t p1, const char *p2, int64_t p3,
@@ -299,7 +315,7 @@ static int stream_refs(struct store *s, const char *sql, int64_t p1, const char 
 	int64_t last_id = 0;
 	char *last_attr = NULL, *last_dn = NULL;
 	size_t n, i;
-	int rc = SQLITE_DONE, r = 0;
+	int r = 0;
 
 	for (;;) {
 		sqlite3_stmt *st;
@@ -310,21 +326,7 @@ static int stream_refs(struct store *s, const char *sql, int64_t p1, const char 
 			               (int64_t)STORE_BATCH);
 		if (r < 0)
 			break;
-		n = 0;
-		while (n < STORE_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-			struct ref_row *row = &batch[n++];
-			row->cs_id = sqlite3_column_int64(st, 0);
-			row->target = sqlite3_column_int64(st, 3);
-			row->attr = strdup((const char *)sqlite3_column_text(st, 1));
-			row->dn = strdup((const char *)sqlite3_column_text(st, 2));
-			if (!row->attr || !row->dn) {
-				r = store_failf(s, -ENOMEM, "out of memory");
-				break;
-			}
-		}
-		if (r >= 0 && n < STORE_BATCH && rc != SQLITE_DONE)
-			r = store_fail(s, rc);
-		sqlite3_reset(st);
+		r = store_fetch_page(s, st, decode_ref, batch, &n);
 		if (r >= 0 && n > 0) { /* the key to continue after */
 			free(last_attr);
 			free(last_dn);
@@ -570,13 +572,26 @@ struct member_row {
 	int64_t exported;
 };
 
+static int decode_export_member(struct store *s, sqlite3_stmt *st, void *batch, size_t i)
+{
+	struct member_row *m = &((struct member_row *)batch)[i];
+
+	m->member = strdup((const char *)sqlite3_column_text(st, 0));
+	if (!m->member)
+		return store_failf(s, -ENOMEM, "out of memory");
+	m->op = strcmp((const char *)sqlite3_column_text(st, 1), "add") == 0 ? STORE_MEMBER_ADD
+	                                                                     : STORE_MEMBER_REMOVE;
+	m->exported = sqlite3_column_int64(st, 2);
+	return 0;
+}
+
 int store_cs_list_export_members(struct store *s, int64_t cs_id, store_export_member_cb cb,
                                  void *userdata)
 {
 	struct member_row batch[STORE_BATCH];
 	char *last = NULL;
 	size_t n, i;
-	int rc = SQLITE_DONE, r = 0;
+	int r = 0;
 
 	if (!s || !cb)
 		return -EINVAL;
@@ -590,21 +605,7 @@ int store_cs_list_export_members(struct store *s, int64_t cs_id, store_export_me
 			r = store_bind(s, st, "iti", cs_id, last ? last : "", (int64_t)STORE_BATCH);
 		if (r < 0)
 			break;
-		n = 0;
-		while (n < STORE_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-			batch[n].member = strdup((const char *)sqlite3_column_text(st, 0));
-			batch[n].op = strcmp((const char *)sqlite3_column_text(st, 1), "add") == 0
-			                  ? STORE_MEMBER_ADD
-			                  : STORE_MEMBER_REMOVE;
-			batch[n].exported = sqlite3_column_int64(st, 2);
-			if (!batch[n++].member) {
-				r = store_failf(s, -ENOMEM, "out of memory");
-				break;
-			}
-		}
-		if (r >= 0 && n < STORE_BATCH && rc != SQLITE_DONE)
-			r = store_fail(s, rc);
-		sqlite3_reset(st);
+		r = store_fetch_page(s, st, decode_export_member, batch, &n);
 		for (i = 0; i < n; i++) {
 			if (r == 0 && batch[i].member) {
 				struct store_export_member m = {cs_id, batch[i].member, batch[i].op,
