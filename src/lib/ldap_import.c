@@ -1,13 +1,431 @@
-/* The AD connector (see ldap_import.h). Placeholder until the connector lands. */
+/* The AD connector (see ldap_import.h): picks full or delta import, runs the full import as a
+ * paged search (RFC 2696) of every include OU, and obsoletes what a complete full import did
+ * not return. */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
 
 #include "hybridsync/ldap_import.h"
+#include "ldap_internal.h"
+
+#define OP_TIMEOUT_S 120
+
+/* Sends one page request; 0 and *ret_msgid, or 1 stopped. */
+static int send_page(struct ldap_ctx *c, const char *base, const char *filter, bool show_deleted,
+                     struct berval *cookie, int *ret_msgid)
+{
+	LDAPControl *page = NULL, *sd = NULL, *ctrls[3] = {NULL, NULL, NULL};
+	struct berval empty = {0, NULL};
+	int rc, n = 0;
+
+	if (c->has_paged) {
+		rc = ldap_create_page_control(c->ld, c->conf->page_size ? c->conf->page_size : 1000,
+		                              cookie ? cookie : &empty, 0, &page);
+		if (rc != LDAP_SUCCESS)
+			return -ENOMEM;
+		ctrls[n++] = page;
+	}
+	if (show_deleted) {
+		rc = ldap_control_create(LDAP_OID_SHOW_DELETED, 1, NULL, 1, &sd);
+		if (rc != LDAP_SUCCESS) {
+			ldap_control_free(page);
+			return -ENOMEM;
+		}
+		ctrls[n++] = sd;
+	}
+	rc = ldap_search_ext(c->ld, base, LDAP_SCOPE_SUBTREE, filter, c->attrs_read, 0, ctrls, NULL,
+	                     &c->timeout, 0, ret_msgid);
+	ldap_control_free(page);
+	ldap_control_free(sd);
+	return rc == LDAP_SUCCESS ? 0 : lstop_ldap(c, rc, "search");
+}
+
+/* The result of one page: 0 with *ret_cookie (NULL on the last page), or 1 stopped. */
+static int page_result(struct ldap_ctx *c, const char *base, LDAPMessage *msg,
+                       struct berval **ret_cookie)
+{
+	LDAPControl **sctrls = NULL;
+	char *errmsg = NULL;
+	int rc, err = 0, r = 0;
+
+	*ret_cookie = NULL;
+	rc = ldap_parse_result(c->ld, msg, &err, NULL, &errmsg, NULL, &sctrls, 0);
+	if (rc != LDAP_SUCCESS) {
+		r = lstop_ldap(c, rc, "search result");
+	} else if (err == LDAP_NO_SUCH_OBJECT) {
+		r = lstop(c, "stopped-error", "search base '%s' does not exist: %s (32)%s%s", base,
+		          ldap_err2string(err), errmsg && *errmsg ? ": " : "",
+		          errmsg ? errmsg : "");
+	} else if (err != LDAP_SUCCESS) {
+		r = lstop(c, lerr_is_down(err) ? "stopped-server-down" : "stopped-error",
+		          "search '%s': %s (%d)%s%s", base, ldap_err2string(err), err,
+		          errmsg && *errmsg ? ": " : "", errmsg ? errmsg : "");
+	} else if (c->has_paged) {
+		LDAPControl *pc = ldap_control_find(LDAP_OID_PAGED, sctrls, NULL);
+		ber_int_t estimate = 0;
+		struct berval ck = {0, NULL};
+		if (pc &&
+		    ldap_parse_pageresponse_control(c->ld, pc, &estimate, &ck) == LDAP_SUCCESS) {
+			if (estimate > 0)
+				c->estimate = (uint64_t)estimate;
+			if (ck.bv_len > 0) {
+				*ret_cookie = ber_bvdup(&ck);
+				if (!*ret_cookie)
+					r = -ENOMEM;
+			}
+		}
+		if (ck.bv_val)
+			ber_memfree(ck.bv_val);
+	}
+	ldap_memfree(errmsg);
+	ldap_controls_free(sctrls);
+	return r;
+}
+
+int lsearch_paged(struct ldap_ctx *c, const char *base, const char *filter, bool show_deleted,
+                  lentry_fn fn)
+{
+	int msgid = -1, r;
+
+	r = send_page(c, base, filter, show_deleted, NULL, &msgid);
+	while (r == 0 && msgid >= 0) {
+		LDAPMessage *chain = NULL, *m;
+		struct berval *cookie = NULL;
+		int rc;
+
+		/* A whole page (at most page_size entries) is read before it is processed, and the
+		 * next page is asked for first: the server prepares it while this one is written.
+		 */
+		rc = ldap_result(c->ld, msgid, LDAP_MSG_ALL, &c->timeout, &chain);
+		if (rc == 0) {
+			ldap_msgfree(chain);
+			ldap_abandon_ext(c->ld, msgid, NULL, NULL);
+			r = lstop(c, "stopped-server-down",
+			          "no answer from the server within %ld s",
+			          (long)c->timeout.tv_sec);
+			break;
+		}
+		if (rc < 0) {
+			int err = LDAP_SERVER_DOWN;
+			ldap_get_option(c->ld, LDAP_OPT_RESULT_CODE, &err);
+			ldap_msgfree(chain);
+			r = lstop_ldap(c, err, "reading results");
+			break;
+		}
+		msgid = -1;
+		r = 1;
+		for (m = ldap_first_message(c->ld, chain); m; m = ldap_next_message(c->ld, m))
+			if (ldap_msgtype(m) == LDAP_RES_SEARCH_RESULT)
+				r = page_result(c, base, m, &cookie);
+		if (r == 1 && !c->ret->status[0])
+			r = lstop(c, "stopped-error", "search '%s': no result message", base);
+		if (r == 0 && cookie && !lcancelled(c))
+			r = send_page(c, base, filter, show_deleted, cookie, &msgid);
+		ber_bvfree(cookie);
+		if (r == 0)
+			r = lbatch_begin(c);
+		for (m = ldap_first_message(c->ld, chain); r == 0 && m;
+		     m = ldap_next_message(c->ld, m))
+			if (ldap_msgtype(m) == LDAP_RES_SEARCH_ENTRY)
+				r = fn(c, m); /* references are not chased */
+		ldap_msgfree(chain);
+		if (r != 0)
+			break;
+		/* Page boundary: commit, report, poll for cancellation. */
+		r = lbatch_commit(c);
+		if (r < 0)
+			break;
+		if (c->o->progress)
+			c->o->progress(c->done, c->estimate, c->o->userdata);
+		if (lcancelled(c))
+			r = lstop(c, "stopped-cancelled", "cancelled after %llu objects",
+			          (unsigned long long)c->done);
+	}
+	if (r != 0 && msgid >= 0)
+		ldap_abandon_ext(c->ld, msgid, NULL, NULL);
+	return r;
+}
+
+static int full_entry(struct ldap_ctx *c, LDAPMessage *e)
+{
+	struct lobj o;
+	int r = lentry_read(c, e, LREAD_FULL, &o);
+
+	if (r != 0)
+		goto out;
+	if (!lscope_in(c, o.dn) || o.deleted)
+		goto out;
+	if (o.err_code[0]) {
+		r = lobj_report_error(c, &o);
+	} else if (o.klass) {
+		c->in_scope++;
+		r = lobj_store_full(c, &o);
+	}
+	if (r == 0)
+		r = lbatch_tick(c);
+out:
+	lobj_clear(&o);
+	return r;
+}
+
+int lfull_import(struct ldap_ctx *c)
+{
+	enum conf_change_tracking t = c->conf->change_tracking;
+	struct berval dirsync = {0, NULL}, sync = {0, NULL};
+	uint64_t n = 0;
+	int r;
+
+	c->ret->full = true;
+	c->ret->method = "full";
+	r = store_next_generation(c->s, &c->gen);
+	if (r < 0)
+		return r;
+
+	/* Change-tracking state is taken before the search, so changes made during it are seen by
+	 * the next delta (again, which is harmless) rather than lost. */
+	if (c->is_ad && c->has_dirsync && c->nc &&
+	    (t == CONF_CHANGE_TRACKING_AUTO || t == CONF_CHANGE_TRACKING_DIRSYNC)) {
+		r = ldirsync_initial_cookie(c, &dirsync);
+		if (r == 1 || r < 0)
+			goto out;
+		r = 0; /* 2: refused (no replication right): the USN fallback stays */
+	}
+	if (!c->is_ad && c->has_sync &&
+	    (t == CONF_CHANGE_TRACKING_AUTO || t == CONF_CHANGE_TRACKING_SYNCREPL)) {
+		r = lsync_initial_cookie(c, &sync);
+		if (r == 1 || r < 0)
+			goto out;
+		r = 0;
+	}
+
+	for (size_t i = 0; i < c->include.n && r == 0; i++)
+		r = lsearch_paged(c, c->include.v[i], c->filter, false, full_entry);
+	if (r != 0)
+		goto out;
+	if (c->in_scope == 0) {
+		r = lstop(c, "stopped-error",
+		          "the full import returned no object in scope: nothing is obsoleted");
+		goto out;
+	}
+
+	/* Complete and successful: what was not seen is gone. Cursors go in the same transaction.
+	 */
+	r = lbatch_begin(c);
+	if (r == 0)
+		r = store_cs_mark_unseen_as_deleted(c->s, c->connector_id, c->gen, &n);
+	if (r == 0) {
+		c->ret->counters.deletes += n;
+		r = store_delete_cursors(c->s, c->connector_id);
+	}
+	if (r == 0 && dirsync.bv_len > 0)
+		r = store_set_cursor(c->s, c->connector_id, c->nc, STORE_CURSOR_DIRSYNC,
+		                     dirsync.bv_val, dirsync.bv_len);
+	if (r == 0 && c->is_ad && c->usn && c->nc &&
+	    (t == CONF_CHANGE_TRACKING_AUTO || t == CONF_CHANGE_TRACKING_DIRSYNC ||
+	     t == CONF_CHANGE_TRACKING_USN))
+		r = store_set_cursor(c->s, c->connector_id, c->nc, STORE_CURSOR_USN, c->usn,
+		                     strlen(c->usn));
+	if (r == 0 && sync.bv_len > 0)
+		r = store_set_cursor(c->s, c->connector_id, "", STORE_CURSOR_SYNCREPL, sync.bv_val,
+		                     sync.bv_len);
+	if (r == 0)
+		r = lbatch_commit(c);
+out:
+	if (r < 0)
+		lbatch_rollback(c);
+	ber_memfree(dirsync.bv_val);
+	ber_memfree(sync.bv_val);
+	return r;
+}
+
+static const char *method_for(struct ldap_ctx *c, enum store_cursor_kind *kind, const char **part)
+{
+	enum conf_change_tracking t = c->conf->change_tracking;
+
+	*part = c->nc ? c->nc : "";
+	switch (t) {
+	case CONF_CHANGE_TRACKING_NONE:
+		return NULL;
+	case CONF_CHANGE_TRACKING_DIRSYNC:
+		*kind = STORE_CURSOR_DIRSYNC;
+		return "dirsync";
+	case CONF_CHANGE_TRACKING_USN:
+		*kind = STORE_CURSOR_USN;
+		return "usn";
+	case CONF_CHANGE_TRACKING_SYNCREPL:
+		*kind = STORE_CURSOR_SYNCREPL;
+		*part = "";
+		return "syncrepl";
+	default:
+		break;
+	}
+	if (c->is_ad && c->has_dirsync) {
+		*kind = STORE_CURSOR_DIRSYNC;
+		return "dirsync";
+	}
+	if (c->has_sync) {
+		*kind = STORE_CURSOR_SYNCREPL;
+		*part = "";
+		return "syncrepl";
+	}
+	if (c->is_ad && c->usn) {
+		*kind = STORE_CURSOR_USN;
+		return "usn";
+	}
+	return NULL;
+}
+
+/* 0 ran, 1 stopped, 2 no usable cursor: full import. */
+static int run_delta(struct ldap_ctx *c)
+{
+	enum store_cursor_kind kind = STORE_CURSOR_MAX;
+	const char *part, *method = method_for(c, &kind, &part);
+	void *val = NULL;
+	size_t len = 0;
+	int r;
+
+	if (!method)
+		return 2;
+	r = store_get_cursor(c->s, c->connector_id, part, kind, &val, &len, NULL);
+	if (r == -ENOENT && kind == STORE_CURSOR_DIRSYNC) {
+		/* No DirSync cookie (the account lacked the right at the last full import). */
+		kind = STORE_CURSOR_USN;
+		method = "usn";
+		r = store_get_cursor(c->s, c->connector_id, part, kind, &val, &len, NULL);
+	}
+	if (r == -ENOENT)
+		return 2;
+	if (r < 0)
+		return r;
+	c->ret->method = method;
+	if (kind == STORE_CURSOR_DIRSYNC) {
+		r = ldelta_dirsync(c, val, len);
+		if (r == 3) {
+			/* Refused: the account lacks the replication right. Poll uSNChanged. */
+			free(val);
+			val = NULL;
+			c->ret->method = "usn";
+			r = store_get_cursor(c->s, c->connector_id, part, STORE_CURSOR_USN, &val,
+			                     &len, NULL);
+			r = r == 0 ? ldelta_usn(c, val) : (r == -ENOENT ? 2 : r);
+		}
+	} else if (kind == STORE_CURSOR_USN) {
+		r = ldelta_usn(c, val);
+	} else {
+		r = ldelta_syncrepl(c, val, len);
+	}
+	free(val);
+	return r;
+}
+
+static int import_step(const struct conf_ad *conf, struct store *s,
+                       const struct ldap_import_opts *o, struct ldap_import_result *ret);
+
+/* A server that goes away makes writes to its socket raise SIGPIPE, which would kill a
+ * program that did not ignore it: block it in this thread for the step, and swallow one that
+ * was raised here (as curl does). */
+struct sigpipe_guard {
+	sigset_t old;
+	bool was_pending;
+};
+
+static void sigpipe_block(struct sigpipe_guard *g)
+{
+	sigset_t set, pending;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	g->was_pending = sigismember(&pending, SIGPIPE) == 1;
+	pthread_sigmask(SIG_BLOCK, &set, &g->old);
+}
+
+static void sigpipe_restore(struct sigpipe_guard *g)
+{
+	sigset_t set, pending;
+	struct timespec zero = {0, 0};
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGPIPE);
+	sigpending(&pending);
+	if (!g->was_pending && sigismember(&pending, SIGPIPE) == 1)
+		(void)sigtimedwait(&set, NULL, &zero);
+	pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+}
 
 int ldap_import(const struct conf_ad *conf, struct store *s, const struct ldap_import_opts *o,
-                struct ldap_import_result *ret) {
-	(void)conf;
-	(void)s;
-	(void)o;
-	(void)ret;
-	return -EOPNOTSUPP;
+                struct ldap_import_result *ret)
+{
+	struct sigpipe_guard guard;
+	int r;
+
+	if (!conf || !s || !o || !ret || !conf->uri || !conf->base_dn)
+		return -EINVAL;
+	sigpipe_block(&guard);
+	r = import_step(conf, s, o, ret);
+	sigpipe_restore(&guard);
+	return r;
+}
+
+static int import_step(const struct conf_ad *conf, struct store *s,
+                       const struct ldap_import_opts *o, struct ldap_import_result *ret)
+{
+	struct ldap_ctx c = {
+	    .conf = conf,
+	    .s = s,
+	    .o = o,
+	    .ret = ret,
+	    .timeout = {.tv_sec = OP_TIMEOUT_S},
+	};
+	int r;
+
+	*ret = (struct ldap_import_result){.method = "full"};
+	r = store_get_connector(s, LDAP_IMPORT_CONNECTOR, &c.connector_id);
+	if (r < 0)
+		return r;
+	r = lctx_setup_scope(&c);
+	if (r == 0)
+		r = lconn_open(&c);
+	if (r == 0)
+		r = lconn_read_rootdse(&c);
+	if (r == 0)
+		r = lctx_setup_attrs(&c);
+	if (r == 0 && o->mode == LDAP_IMPORT_DELTA) {
+		r = run_delta(&c);
+		if (r == 2) {
+			/* No cursor, or the server refused it as too old: full import. */
+			*ret = (struct ldap_import_result){.method = "full"};
+			c.gen = 0;
+			c.in_scope = 0;
+			r = 0;
+			r = lfull_import(&c);
+		}
+	} else if (r == 0) {
+		r = lfull_import(&c);
+	}
+	if (r == 0) {
+		uint64_t n = 0;
+		r = store_cs_resolve_refs(s, c.connector_id, &n);
+	}
+	if (r == 0)
+		snprintf(ret->status, sizeof(ret->status), "%s",
+		         ret->counters.errors ? "completed-warnings" : "success");
+	lbatch_rollback(&c);
+	if (c.ld)
+		ldap_unbind_ext_s(c.ld, NULL, NULL);
+	lstrv_clear(&c.include);
+	lstrv_clear(&c.exclude);
+	for (size_t i = 0; i < c.n_attrs; i++)
+		free(c.attrs[i]);
+	if (c.attrs_read != c.attrs)
+		free(c.attrs_read);
+	free(c.attrs);
+	free(c.filter);
+	free(c.nc);
+	free(c.usn);
+	return r == 1 ? 0 : r;
 }

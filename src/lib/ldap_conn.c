@@ -1,0 +1,477 @@
+/* AD connector: connection (ldaps://, StartTLS, ldapi://), simple bind, the rootDSE, error
+ * statuses, DN normalization and the scope (include/exclude OUs). */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "hybridsync/conf.h"
+#include "hybridsync/store.h"
+#include "ldap_internal.h"
+
+#define NETWORK_TIMEOUT_S 10
+
+int lstrv_push(struct lstrv *l, const char *s, size_t len)
+{
+	if (l->n + 1 >= l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 8;
+		char **v = realloc(l->v, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		l->v = v;
+		l->cap = cap;
+	}
+	char *d = malloc(len + 1);
+	if (!d)
+		return -ENOMEM;
+	memcpy(d, s, len);
+	d[len] = '\0';
+	l->v[l->n++] = d;
+	l->v[l->n] = NULL;
+	return 0;
+}
+
+void lstrv_clear(struct lstrv *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	*l = (struct lstrv){0};
+}
+
+int lstop(struct ldap_ctx *c, const char *status, const char *fmt, ...)
+{
+	va_list ap;
+
+	snprintf(c->ret->status, sizeof(c->ret->status), "%s", status);
+	va_start(ap, fmt);
+	vsnprintf(c->ret->error, sizeof(c->ret->error), fmt, ap);
+	va_end(ap);
+	if (c->o->run_id > 0) {
+		if (c->in_txn)
+			lbatch_rollback(c);
+		(void)store_run_add_error(c->s, c->o->run_id, c->o->step_id, NULL, NULL, status,
+		                          c->ret->error, NULL);
+	}
+	return 1;
+}
+
+bool lerr_is_down(int rc)
+{
+	return rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_TIMEOUT ||
+	       rc == LDAP_UNAVAILABLE || rc == LDAP_BUSY || rc == LDAP_TIMELIMIT_EXCEEDED;
+}
+
+static const char *diag(struct ldap_ctx *c)
+{
+	static char buf[256];
+	char *msg = NULL;
+
+	buf[0] = '\0';
+	if (c->ld &&
+	    ldap_get_option(c->ld, LDAP_OPT_DIAGNOSTIC_MESSAGE, &msg) == LDAP_OPT_SUCCESS && msg) {
+		if (strcmp(msg, "(unknown error code)") != 0)
+			snprintf(buf, sizeof(buf), "%s", msg);
+		ldap_memfree(msg);
+	}
+	return buf;
+}
+
+int lstop_ldap(struct ldap_ctx *c, int rc, const char *what)
+{
+	const char *d = diag(c);
+	return lstop(c, lerr_is_down(rc) ? "stopped-server-down" : "stopped-error",
+	             "%s: %s (%d)%s%s", what, ldap_err2string(rc), rc, *d ? ": " : "", d);
+}
+
+/* Whether a TCP connection to the URI's host and port can be made: tells a TLS failure
+ * (stopped-connectivity) from a server that is down. */
+static bool tcp_reachable(const char *uri)
+{
+	LDAPURLDesc *lud = NULL;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	bool ok = false;
+	char port[16];
+
+	if (ldap_url_parse(uri, &lud) != LDAP_URL_SUCCESS)
+		return false;
+	if (!lud->lud_host || !*lud->lud_host || !lud->lud_scheme ||
+	    strcasecmp(lud->lud_scheme, "ldapi") == 0)
+		goto out;
+	snprintf(port, sizeof(port), "%d",
+	         lud->lud_port ? lud->lud_port
+	                       : (strcasecmp(lud->lud_scheme, "ldaps") == 0 ? 636 : 389));
+	if (getaddrinfo(lud->lud_host, port, &hints, &ai) != 0)
+		goto out;
+	for (struct addrinfo *a = ai; a && !ok; a = a->ai_next) {
+		int fd = socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		                a->ai_protocol);
+		if (fd < 0)
+			continue;
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+			ok = true;
+		} else if (errno == EINPROGRESS) {
+			struct pollfd p = {.fd = fd, .events = POLLOUT};
+			int err = 0;
+			socklen_t l = sizeof(err);
+			if (poll(&p, 1, NETWORK_TIMEOUT_S * 1000) == 1 &&
+			    getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &l) == 0 && err == 0)
+				ok = true;
+		}
+		close(fd);
+	}
+out:
+	if (ai)
+		freeaddrinfo(ai);
+	ldap_free_urldesc(lud);
+	return ok;
+}
+
+/* A failure while connecting: down unless the server answers TCP, then a TLS problem. */
+static int stop_connect(struct ldap_ctx *c, int rc, const char *what, bool tls)
+{
+	if (tls && lerr_is_down(rc) && tcp_reachable(c->conf->uri)) {
+		const char *d = diag(c);
+		return lstop(
+		    c, "stopped-connectivity",
+		    "%s: the server answers but the TLS handshake failed (is its certificate "
+		    "trusted by ca_file '%s'?): %s (%d)%s%s",
+		    what, c->conf->ca_file ? c->conf->ca_file : "system trust store",
+		    ldap_err2string(rc), rc, *d ? ": " : "", d);
+	}
+	if (lerr_is_down(rc))
+		return lstop_ldap(c, rc, what);
+	const char *d = diag(c);
+	return lstop(c, "stopped-connectivity", "%s: %s (%d)%s%s", what, ldap_err2string(rc), rc,
+	             *d ? ": " : "", d);
+}
+
+int lconn_open(struct ldap_ctx *c)
+{
+	const struct conf_ad *conf = c->conf;
+	struct timeval nt = {.tv_sec = NETWORK_TIMEOUT_S};
+	int v3 = LDAP_VERSION3, demand = LDAP_OPT_X_TLS_DEMAND, zero = 0, rc;
+	bool ldaps = strncasecmp(conf->uri, "ldaps://", 8) == 0;
+	bool plain = strncasecmp(conf->uri, "ldap://", 7) == 0;
+	bool tls = ldaps || (plain && conf->starttls);
+
+	rc = ldap_initialize(&c->ld, conf->uri);
+	if (rc != LDAP_SUCCESS)
+		return lstop(c, "stopped-error", "uri '%s': %s", conf->uri, ldap_err2string(rc));
+	if (ldap_set_option(c->ld, LDAP_OPT_PROTOCOL_VERSION, &v3) != LDAP_OPT_SUCCESS ||
+	    ldap_set_option(c->ld, LDAP_OPT_REFERRALS, LDAP_OPT_OFF) != LDAP_OPT_SUCCESS ||
+	    ldap_set_option(c->ld, LDAP_OPT_NETWORK_TIMEOUT, &nt) != LDAP_OPT_SUCCESS ||
+	    ldap_set_option(c->ld, LDAP_OPT_TIMEOUT, &c->timeout) != LDAP_OPT_SUCCESS)
+		return lstop(c, "stopped-error", "cannot set LDAP options");
+	if (tls) {
+		if (ldap_set_option(c->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) !=
+		        LDAP_OPT_SUCCESS ||
+		    (conf->ca_file && ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE,
+		                                      conf->ca_file) != LDAP_OPT_SUCCESS) ||
+		    ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != LDAP_OPT_SUCCESS)
+			return lstop(c, "stopped-connectivity", "cannot set up TLS (ca_file '%s')",
+			             conf->ca_file ? conf->ca_file : "system trust store");
+	}
+	if (plain && conf->starttls) {
+		rc = ldap_start_tls_s(c->ld, NULL, NULL);
+		if (rc != LDAP_SUCCESS)
+			return stop_connect(c, rc, "StartTLS", true);
+	} else {
+		rc = ldap_connect(c->ld);
+		if (rc != LDAP_SUCCESS)
+			return stop_connect(c, rc, "connect", tls);
+	}
+
+	if (conf->bind_dn) {
+		char *pw = NULL;
+		size_t len = 0;
+		struct berval cred;
+
+		if (plain && !conf->starttls && !conf->allow_insecure)
+			return lstop(c, "stopped-connectivity",
+			             "refusing to send the bind password over plain ldap://");
+		rc = conf_read_secret(&conf->bind_password, &pw, &len);
+		if (rc < 0)
+			return lstop(c, "stopped-connectivity",
+			             "cannot read the bind password '%s': %s",
+			             conf->bind_password.path ? conf->bind_password.path : "(none)",
+			             strerror(-rc));
+		cred.bv_val = pw;
+		cred.bv_len = len;
+		rc = ldap_sasl_bind_s(c->ld, conf->bind_dn, LDAP_SASL_SIMPLE, &cred, NULL, NULL,
+		                      NULL);
+		pw = secret_free(pw, len);
+		if (rc != LDAP_SUCCESS)
+			return stop_connect(c, rc, "bind", false);
+	}
+	return 0;
+}
+
+static bool has_value(struct berval **vals, const char *v)
+{
+	for (size_t i = 0; vals && vals[i]; i++)
+		if (vals[i]->bv_len == strlen(v) &&
+		    strncasecmp(vals[i]->bv_val, v, vals[i]->bv_len) == 0)
+			return true;
+	return false;
+}
+
+int lconn_read_rootdse(struct ldap_ctx *c)
+{
+	char *attrs[] = {"supportedControl", "supportedCapabilities", "namingContexts",
+	                 "highestCommittedUSN", NULL};
+	LDAPMessage *res = NULL, *e;
+	struct berval **v;
+	int rc, r = 0;
+
+	rc = ldap_search_ext_s(c->ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL,
+	                       &c->timeout, 0, &res);
+	if (rc != LDAP_SUCCESS) {
+		ldap_msgfree(res);
+		return lstop_ldap(c, rc, "read the rootDSE");
+	}
+	e = ldap_first_entry(c->ld, res);
+	if (!e) {
+		ldap_msgfree(res);
+		return lstop(c, "stopped-error", "read the rootDSE: no entry returned");
+	}
+	v = ldap_get_values_len(c->ld, e, "supportedControl");
+	c->has_paged = has_value(v, LDAP_OID_PAGED);
+	c->has_dirsync = has_value(v, LDAP_OID_DIRSYNC);
+	c->has_sync = has_value(v, LDAP_OID_SYNC);
+	c->has_show_deleted = has_value(v, LDAP_OID_SHOW_DELETED);
+	ldap_value_free_len(v);
+	v = ldap_get_values_len(c->ld, e, "supportedCapabilities");
+	c->is_ad = has_value(v, LDAP_OID_AD_CAPABILITY);
+	ldap_value_free_len(v);
+	v = ldap_get_values_len(c->ld, e, "highestCommittedUSN");
+	if (v && v[0] && v[0]->bv_len > 0 && v[0]->bv_len < 32) {
+		c->usn = strndup(v[0]->bv_val, v[0]->bv_len);
+		if (!c->usn)
+			r = -ENOMEM;
+	}
+	ldap_value_free_len(v);
+	v = ldap_get_values_len(c->ld, e, "namingContexts");
+	for (size_t i = 0; r == 0 && v && v[i]; i++) {
+		char *raw = strndup(v[i]->bv_val, v[i]->bv_len), *n = NULL;
+		if (!raw) {
+			r = -ENOMEM;
+			break;
+		}
+		if (ldn_normalize(raw, &n) == 0 && c->nc == NULL) {
+			char *base = NULL;
+			if (ldn_normalize(c->conf->base_dn, &base) == 0 && ldn_is_under(base, n)) {
+				c->nc = n;
+				n = NULL;
+			}
+			free(base);
+		}
+		free(n);
+		free(raw);
+	}
+	ldap_value_free_len(v);
+	ldap_msgfree(res);
+	return r;
+}
+
+int ldn_normalize(const char *dn, char **ret)
+{
+	LDAPDN ldn = NULL;
+	char *out = NULL, *copy;
+
+	if (!*dn) {
+		copy = strdup("");
+		if (!copy)
+			return -ENOMEM;
+		*ret = copy;
+		return 0;
+	}
+	if (ldap_str2dn(dn, &ldn, LDAP_DN_FORMAT_LDAP) != LDAP_SUCCESS)
+		return -EINVAL;
+	int rc = ldap_dn2str(ldn, &out, LDAP_DN_FORMAT_LDAPV3 | LDAP_DN_PRETTY);
+	ldap_dnfree(ldn);
+	if (rc != LDAP_SUCCESS || !out)
+		return rc == LDAP_NO_MEMORY ? -ENOMEM : -EINVAL;
+	copy = strdup(out);
+	ldap_memfree(out);
+	if (!copy)
+		return -ENOMEM;
+	*ret = copy;
+	return 0;
+}
+
+/* In the normalized LDAPv3 form a separator is a ',' not preceded by an odd run of '\'. */
+static bool is_separator(const char *dn, size_t pos)
+{
+	size_t bs = 0;
+
+	if (dn[pos] != ',')
+		return false;
+	while (pos > bs && dn[pos - bs - 1] == '\\')
+		bs++;
+	return bs % 2 == 0;
+}
+
+bool ldn_is_under(const char *dn, const char *base)
+{
+	size_t l = strlen(dn), b = strlen(base);
+
+	if (b == 0)
+		return true;
+	if (l < b || strcasecmp(dn + l - b, base) != 0)
+		return false;
+	return l == b || (l > b && is_separator(dn, l - b - 1));
+}
+
+bool lscope_in(const struct ldap_ctx *c, const char *dn)
+{
+	bool in = false;
+
+	for (size_t i = 0; i < c->include.n && !in; i++)
+		in = ldn_is_under(dn, c->include.v[i]);
+	for (size_t i = 0; i < c->exclude.n && in; i++)
+		if (ldn_is_under(dn, c->exclude.v[i]))
+			in = false;
+	return in;
+}
+
+static int push_normalized(struct lstrv *l, const char *dn)
+{
+	char *n = NULL;
+	int r = ldn_normalize(dn, &n);
+	if (r < 0)
+		return r;
+	r = lstrv_push(l, n, strlen(n));
+	free(n);
+	return r;
+}
+
+int lctx_setup_scope(struct ldap_ctx *c)
+{
+	struct lstrv all = {0};
+	int r = 0;
+
+	for (size_t i = 0; i < c->conf->include.n && r == 0; i++) {
+		r = push_normalized(&all, c->conf->include.v[i]);
+		if (r == -EINVAL)
+			r = lstop(c, "stopped-error", "include '%s' is not a valid DN",
+			          c->conf->include.v[i]);
+	}
+	if (r == 0 && all.n == 0) {
+		r = push_normalized(&all, c->conf->base_dn);
+		if (r == -EINVAL)
+			r = lstop(c, "stopped-error", "base_dn '%s' is not a valid DN",
+			          c->conf->base_dn);
+	}
+	/* An include inside another one is searched by the outer one. */
+	for (size_t i = 0; i < all.n && r == 0; i++) {
+		bool nested = false;
+		for (size_t j = 0; j < all.n && !nested; j++)
+			nested = j != i && ldn_is_under(all.v[i], all.v[j]) &&
+			         (strcasecmp(all.v[i], all.v[j]) != 0 || j < i);
+		if (!nested)
+			r = lstrv_push(&c->include, all.v[i], strlen(all.v[i]));
+	}
+	for (size_t i = 0; i < c->conf->exclude.n && r == 0; i++) {
+		r = push_normalized(&c->exclude, c->conf->exclude.v[i]);
+		if (r == -EINVAL)
+			r = lstop(c, "stopped-error", "exclude '%s' is not a valid DN",
+			          c->conf->exclude.v[i]);
+	}
+	lstrv_clear(&all);
+	return r;
+}
+
+static const char *const default_attrs[] = {"objectGUID",
+                                            "objectSid",
+                                            "mS-DS-ConsistencyGuid",
+                                            "sAMAccountName",
+                                            "userPrincipalName",
+                                            "userAccountControl",
+                                            "displayName",
+                                            "givenName",
+                                            "sn",
+                                            "cn",
+                                            "mail",
+                                            "mailNickname",
+                                            "proxyAddresses",
+                                            "description",
+                                            "department",
+                                            "title",
+                                            "telephoneNumber",
+                                            "mobile",
+                                            "company",
+                                            "employeeID",
+                                            "employeeNumber",
+                                            "physicalDeliveryOfficeName",
+                                            "streetAddress",
+                                            "l",
+                                            "st",
+                                            "postalCode",
+                                            "c",
+                                            "co",
+                                            "isCriticalSystemObject",
+                                            "adminDescription",
+                                            "groupType",
+                                            "info",
+                                            "objectClass",
+                                            "entryUUID",
+                                            "whenChanged",
+                                            "member",
+                                            "manager"};
+
+static int add_attr(struct lstrv *l, const char *name)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcasecmp(l->v[i], name) == 0)
+			return 0;
+	return lstrv_push(l, name, strlen(name));
+}
+
+int lctx_setup_attrs(struct ldap_ctx *c)
+{
+	static const char *const always[] = {"objectGUID", "entryUUID", "objectClass",
+	                                     "member",     "manager",   "isDeleted"};
+	struct lstrv l = {0};
+	int r = 0;
+
+	if (c->o->attributes) {
+		for (size_t i = 0; i < c->o->n_attributes && r == 0; i++)
+			r = add_attr(&l, c->o->attributes[i]);
+	} else {
+		for (size_t i = 0; i < sizeof(default_attrs) / sizeof(*default_attrs) && r == 0;
+		     i++)
+			r = add_attr(&l, default_attrs[i]);
+	}
+	for (size_t i = 0; i < sizeof(always) / sizeof(*always) && r == 0; i++)
+		r = add_attr(&l, always[i]);
+	if (r < 0) {
+		lstrv_clear(&l);
+		return r;
+	}
+	c->attrs = l.v;
+	c->n_attrs = l.n;
+	c->attrs_read = c->attrs;
+	if (c->is_ad) {
+		c->attrs_read = calloc(l.n + 1, sizeof(char *));
+		if (!c->attrs_read)
+			return -ENOMEM;
+		for (size_t i = 0; i < l.n; i++)
+			c->attrs_read[i] =
+			    strcasecmp(l.v[i], "member") == 0 ? "member;range=0-1499" : l.v[i];
+	}
+	if (c->is_ad)
+		c->filter = strdup("(&(|(objectClass=user)(objectClass=group)(objectClass=contact))"
+		                   "(!(objectClass=computer)))");
+	else
+		c->filter = strdup("(|(objectClass=inetOrgPerson)(objectClass=groupOfNames)"
+		                   "(objectClass=groupOfUniqueNames)(objectClass=user)"
+		                   "(objectClass=group)(objectClass=contact))");
+	return c->filter ? 0 : -ENOMEM;
+}

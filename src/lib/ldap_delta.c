@@ -1,0 +1,346 @@
+/* AD connector: delta import from Active Directory with DirSync (changed attributes only,
+ * incremental member values, deletes as tombstones), or by polling uSNChanged when the account
+ * lacks the replication right. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "hybridsync/store.h"
+#include "ldap_internal.h"
+
+/* Reads the whole object at dn (a new object, or one moved into scope) and stores it. */
+static int import_by_dn(struct ldap_ctx *c, const char *dn)
+{
+	LDAPMessage *res = NULL, *e;
+	struct lobj o = {0};
+	int rc, r = 0;
+
+	rc = ldap_search_ext_s(c->ld, dn, LDAP_SCOPE_BASE, c->filter, c->attrs_read, 0, NULL, NULL,
+	                       &c->timeout, 0, &res);
+	if (rc == LDAP_NO_SUCH_OBJECT) {
+		ldap_msgfree(res);
+		return 0; /* gone again: a later change reports it */
+	}
+	if (rc != LDAP_SUCCESS) {
+		ldap_msgfree(res);
+		return lstop_ldap(c, rc, "read a changed object");
+	}
+	e = ldap_first_entry(c->ld, res);
+	if (e) {
+		r = lentry_read(c, e, LREAD_FULL, &o);
+		if (r == 0 && o.err_code[0])
+			r = lobj_report_error(c, &o);
+		else if (r == 0 && o.klass && !o.deleted && lscope_in(c, o.dn))
+			r = lobj_store_full(c, &o);
+		lobj_clear(&o);
+	}
+	ldap_msgfree(res);
+	return r;
+}
+
+/* Applies the changed attributes DirSync sent to the stored object. */
+static int merge_changes(struct ldap_ctx *c, const struct lobj *o,
+                         const struct store_cs_object *cur)
+{
+	struct attr_set *attrs = NULL;
+	enum store_upsert_result res;
+	size_t refs = 0, k = 0;
+	int64_t id;
+	int r;
+
+	r = cur->attrs ? attr_set_copy(cur->attrs, &attrs)
+	               : ((attrs = attr_set_new()) ? 0 : -ENOMEM);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < attr_set_count(o->attrs) && r >= 0; i++) {
+		const char *name;
+		const struct attr_value *v;
+		size_t n;
+		r = attr_set_at(o->attrs, i, &name, &v, &n);
+		if (r >= 0)
+			r = attr_set_replace(attrs, name, v, n);
+	}
+	for (size_t i = 0; i < o->cleared.n && r >= 0; i++)
+		r = attr_set_remove(attrs, o->cleared.v[i]);
+	if (r < 0)
+		goto out;
+	struct store_cs_import in = {
+	    .anchor = o->anchor,
+	    .anchor_len = LDAP_IMPORT_ANCHOR_SIZE,
+	    .dn = o->dn,
+	    .object_class = o->klass ? o->klass : cur->object_class,
+	    .attrs = attrs,
+	    .run_id = c->o->run_id,
+	};
+	r = store_cs_upsert(c->s, c->connector_id, &in, &res, &id);
+	if (r < 0)
+		goto out;
+	if (o->has_member) {
+		r = store_cs_set_refs(c->s, id, "member", (const char *const *)o->member.v,
+		                      o->member.n, &k);
+		refs += k;
+	}
+	for (size_t i = 0; i < o->member_add.n && r >= 0; i++) {
+		r = store_cs_add_ref(c->s, id, "member", o->member_add.v[i]);
+		refs += r > 0;
+	}
+	for (size_t i = 0; i < o->member_del.n && r >= 0; i++) {
+		r = store_cs_remove_ref(c->s, id, "member", o->member_del.v[i]);
+		refs += r > 0;
+	}
+	if (r >= 0 && o->has_manager) {
+		r = store_cs_set_refs(c->s, id, "manager", (const char *const *)o->manager.v,
+		                      o->manager.n, &k);
+		refs += k;
+	}
+	if (r < 0)
+		goto out;
+	r = 0;
+	if (res == STORE_ADDED)
+		c->ret->counters.adds++;
+	else if (res == STORE_CHANGED || refs > 0)
+		c->ret->counters.updates++;
+	c->ret->counters.objects++;
+out:
+	attr_set_free(attrs);
+	return r;
+}
+
+/* One changed object from DirSync or the uSNChanged poll. */
+static int changed_entry(struct ldap_ctx *c, LDAPMessage *e, enum lread_mode mode)
+{
+	struct store_cs_object *cur = NULL;
+	struct lobj o;
+	int r = lentry_read(c, e, mode, &o);
+
+	if (r != 0)
+		goto out;
+	if (o.err_code[0]) {
+		r = lobj_report_error(c, &o);
+		goto tick;
+	}
+	if (!o.has_anchor)
+		goto tick;
+	if (o.deleted) {
+		r = lobj_delete(c, o.anchor, LDAP_IMPORT_ANCHOR_SIZE, NULL);
+		goto tick;
+	}
+	r = store_cs_get_by_anchor(c->s, c->connector_id, o.anchor, LDAP_IMPORT_ANCHOR_SIZE, &cur);
+	if (r < 0 && r != -ENOENT)
+		goto out;
+	r = 0;
+	if (!lscope_in(c, o.dn)) {
+		/* Moved out of scope: a delete. */
+		if (cur)
+			r = lobj_delete(c, o.anchor, LDAP_IMPORT_ANCHOR_SIZE, o.dn);
+	} else if (mode == LREAD_FULL) {
+		if (o.klass)
+			r = lobj_store_full(c, &o);
+	} else if (!cur || strcmp(cur->dn, o.dn) != 0) {
+		/* New, moved into scope, renamed or moved: DirSync sent only what changed, and not
+		 * the RDN attribute of a rename (cn), so read the whole object. */
+		r = import_by_dn(c, o.dn);
+	} else {
+		r = merge_changes(c, &o, cur);
+	}
+tick:
+	if (r >= 0 && r != 1)
+		r = lbatch_tick(c);
+out:
+	store_cs_object_free(cur);
+	lobj_clear(&o);
+	return r;
+}
+
+static int dirsync_entry(struct ldap_ctx *c, LDAPMessage *e)
+{
+	return changed_entry(c, e, LREAD_DIRSYNC);
+}
+
+static int nothing_entry(struct ldap_ctx *c, LDAPMessage *e)
+{
+	(void)c;
+	(void)e;
+	return 0;
+}
+
+/* DirSync rounds until the server says there is no more. ret_cookie gets the last cookie. */
+static int dirsync_run(struct ldap_ctx *c, const void *cookie, size_t len, const char *filter,
+                       char **attrs, lentry_fn fn, struct berval *ret_cookie)
+{
+	struct berval ck = {0, NULL};
+	int more = 1, r = 0;
+
+	if (len > 0) {
+		ck.bv_val = ber_memalloc(len);
+		if (!ck.bv_val)
+			return -ENOMEM;
+		memcpy(ck.bv_val, cookie, len);
+		ck.bv_len = len;
+	}
+	while (more && r == 0) {
+		LDAPControl *ds = NULL, *sd = NULL, *ctrls[3] = {NULL, NULL, NULL}, **sctrls = NULL;
+		LDAPMessage *msg = NULL;
+		char *errmsg = NULL;
+		int msgid, rc, err = 0;
+		bool done = false;
+
+		more = 0;
+		rc = ldap_create_dirsync_control(c->ld, (int)LDAP_DIRSYNC_INCREMENTAL, 0, &ck, &ds);
+		if (rc == LDAP_SUCCESS)
+			rc = ldap_control_create(LDAP_OID_SHOW_DELETED, 1, NULL, 1, &sd);
+		if (rc != LDAP_SUCCESS) {
+			ldap_control_free(ds);
+			r = -ENOMEM;
+			break;
+		}
+		ds->ldctl_iscritical = 1;
+		ctrls[0] = ds;
+		ctrls[1] = sd;
+		rc = ldap_search_ext(c->ld, c->nc, LDAP_SCOPE_SUBTREE, filter, attrs, 0, ctrls,
+		                     NULL, &c->timeout, 0, &msgid);
+		ldap_control_free(ds);
+		ldap_control_free(sd);
+		if (rc != LDAP_SUCCESS) {
+			r = lstop_ldap(c, rc, "DirSync search");
+			break;
+		}
+		r = lbatch_begin(c);
+		while (r == 0 && !done) {
+			r = lresult_one(c, msgid, &msg);
+			if (r != 0)
+				break;
+			if (ldap_msgtype(msg) == LDAP_RES_SEARCH_ENTRY) {
+				r = fn(c, msg);
+			} else if (ldap_msgtype(msg) == LDAP_RES_SEARCH_RESULT) {
+				done = true;
+				rc = ldap_parse_result(c->ld, msg, &err, NULL, &errmsg, NULL,
+				                       &sctrls, 0);
+				if (rc != LDAP_SUCCESS) {
+					r = lstop_ldap(c, rc, "DirSync result");
+				} else if (err == LDAP_INSUFFICIENT_ACCESS ||
+				           err == LDAP_UNAVAILABLE_CRITICAL_EXTENSION) {
+					r = 3;
+				} else if (lerr_is_down(err)) {
+					r = lstop_ldap(c, err, "DirSync");
+				} else if (err != LDAP_SUCCESS) {
+					r = 2; /* cookie refused: a full import */
+				} else {
+					LDAPControl *rc2 =
+					    ldap_control_find(LDAP_OID_DIRSYNC, sctrls, NULL);
+					struct berval nck = {0, NULL};
+					if (!rc2 || ldap_parse_dirsync_control(
+					                c->ld, rc2, &more, &nck) != LDAP_SUCCESS) {
+						r = lstop(c, "stopped-error",
+						          "DirSync: no cookie in the response");
+					} else {
+						ber_memfree(ck.bv_val);
+						ck = nck;
+					}
+				}
+				ldap_memfree(errmsg);
+				errmsg = NULL;
+				ldap_controls_free(sctrls);
+				sctrls = NULL;
+			}
+			ldap_msgfree(msg);
+			msg = NULL;
+		}
+		if (r != 0 && !done)
+			ldap_abandon_ext(c->ld, msgid, NULL, NULL);
+	}
+	if (r == 0 && ck.bv_len > 0) {
+		*ret_cookie = ck;
+		return 0;
+	}
+	ber_memfree(ck.bv_val);
+	if (r == 3 || r == 2)
+		lbatch_rollback(c);
+	return r;
+}
+
+int ldirsync_initial_cookie(struct ldap_ctx *c, struct berval *ret)
+{
+	/* A filter that matches nothing: the cookie alone marks "now". */
+	char *attrs[] = {"objectGUID", NULL};
+	int r = dirsync_run(c, NULL, 0, "(&(objectClass=user)(!(objectClass=*)))", attrs,
+	                    nothing_entry, ret);
+	lbatch_rollback(c);
+	return r == 3 ? 2 : r;
+}
+
+static int write_usn(struct ldap_ctx *c)
+{
+	if (!c->usn || !c->nc)
+		return 0;
+	return store_set_cursor(c->s, c->connector_id, c->nc, STORE_CURSOR_USN, c->usn,
+	                        strlen(c->usn));
+}
+
+int ldelta_dirsync(struct ldap_ctx *c, const void *cookie, size_t len)
+{
+	struct berval nck = {0, NULL};
+	int r;
+
+	char **attrs;
+
+	if (!c->nc)
+		return 2;
+	/* DirSync leaves out objects none of whose requested attributes changed: a rename or a
+	 * move changes only name (and the parent), so ask for those too (they are not stored). */
+	attrs = calloc(c->n_attrs + 3, sizeof(*attrs));
+	if (!attrs)
+		return -ENOMEM;
+	memcpy(attrs, c->attrs, c->n_attrs * sizeof(*attrs));
+	attrs[c->n_attrs] = "name";
+	attrs[c->n_attrs + 1] = "parentGUID";
+	r = dirsync_run(c, cookie, len, c->filter, attrs, dirsync_entry, &nck);
+	free(attrs);
+	if (r != 0)
+		return r;
+	r = lbatch_begin(c);
+	if (r == 0 && nck.bv_len > 0)
+		r = store_set_cursor(c->s, c->connector_id, c->nc, STORE_CURSOR_DIRSYNC, nck.bv_val,
+		                     nck.bv_len);
+	if (r == 0)
+		r = write_usn(c);
+	if (r == 0)
+		r = lbatch_commit(c);
+	ber_memfree(nck.bv_val);
+	return r;
+}
+
+static int usn_entry(struct ldap_ctx *c, LDAPMessage *e)
+{
+	return changed_entry(c, e, LREAD_FULL);
+}
+
+int ldelta_usn(struct ldap_ctx *c, const char *usn)
+{
+	char *end, filter[1024];
+	unsigned long long from;
+	int r;
+
+	if (!c->nc || !c->usn)
+		return 2;
+	errno = 0;
+	from = strtoull(usn, &end, 10);
+	if (errno || end == usn || *end)
+		return 2;
+	/* Tombstones and objects moved out of scope are found from the naming context head. */
+	r = snprintf(filter, sizeof(filter), "(&%s(uSNChanged>=%llu))", c->filter, from + 1);
+	if (r < 0 || (size_t)r >= sizeof(filter))
+		return -ENAMETOOLONG;
+	r = lsearch_paged(c, c->nc, filter, true, usn_entry);
+	if (r != 0)
+		return r;
+	r = lbatch_begin(c);
+	if (r == 0)
+		r = write_usn(c);
+	if (r == 0)
+		r = lbatch_commit(c);
+	return r;
+}

@@ -1,0 +1,587 @@
+/* AD connector: one search entry decoded into an object (anchor, class, attributes, references,
+ * ranged values followed), and objects written to the connector space. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "hybridsync/store.h"
+#include "ldap_internal.h"
+
+void lobj_clear(struct lobj *o)
+{
+	free(o->dn);
+	attr_set_free(o->attrs);
+	lstrv_clear(&o->cleared);
+	lstrv_clear(&o->member);
+	lstrv_clear(&o->manager);
+	lstrv_clear(&o->member_add);
+	lstrv_clear(&o->member_del);
+	*o = (struct lobj){0};
+}
+
+static void set_error(struct lobj *o, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void set_error(struct lobj *o, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (o->err_code[0])
+		return; /* the first problem is the one reported */
+	snprintf(o->err_code, sizeof(o->err_code), "%s", code);
+	va_start(ap, fmt);
+	vsnprintf(o->err_msg, sizeof(o->err_msg), fmt, ap);
+	va_end(ap);
+}
+
+void lanchor_hex(const uint8_t *a, size_t len, char *out, size_t out_len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t j = 0;
+
+	for (size_t i = 0; i < len && j + 2 < out_len; i++) {
+		out[j++] = hex[a[i] >> 4];
+		out[j++] = hex[a[i] & 15];
+	}
+	out[j] = '\0';
+}
+
+static int hexval(char ch)
+{
+	if (ch >= '0' && ch <= '9')
+		return ch - '0';
+	if (ch >= 'a' && ch <= 'f')
+		return ch - 'a' + 10;
+	if (ch >= 'A' && ch <= 'F')
+		return ch - 'A' + 10;
+	return -1;
+}
+
+/* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx": the 16 bytes in text order (RFC 4122, as syncUUID). */
+int lanchor_from_uuid_text(const char *s, size_t len, uint8_t ret[LDAP_IMPORT_ANCHOR_SIZE])
+{
+	size_t j = 0;
+
+	if (len != 36)
+		return -EINVAL;
+	for (size_t i = 0; i < len;) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (s[i] != '-')
+				return -EINVAL;
+			i++;
+			continue;
+		}
+		int h = hexval(s[i]), l = hexval(s[i + 1]);
+		if (h < 0 || l < 0 || j >= LDAP_IMPORT_ANCHOR_SIZE)
+			return -EINVAL;
+		ret[j++] = (uint8_t)(h << 4 | l);
+		i += 2;
+	}
+	return j == LDAP_IMPORT_ANCHOR_SIZE ? 0 : -EINVAL;
+}
+
+static bool requested(const struct ldap_ctx *c, const char *name, size_t len)
+{
+	for (size_t i = 0; i < c->n_attrs; i++)
+		if (strlen(c->attrs[i]) == len && strncasecmp(c->attrs[i], name, len) == 0)
+			return true;
+	return false;
+}
+
+static bool is_ref(const char *name)
+{
+	return strcasecmp(name, "member") == 0 || strcasecmp(name, "manager") == 0;
+}
+
+/* ";range=LOW-HIGH" among the options: 1 found (*high = -1 for '*'), 0 none, -EINVAL bad. */
+static int parse_range(const char *opts, long *low, long *high)
+{
+	const char *p = opts;
+
+	while (p && *p) {
+		if (strncasecmp(p, ";range=", 7) == 0) {
+			char *end;
+			errno = 0;
+			*low = strtol(p + 7, &end, 10);
+			if (errno || end == p + 7 || *end != '-' || *low < 0)
+				return -EINVAL;
+			if (end[1] == '*') {
+				*high = -1;
+			} else {
+				const char *h = end + 1;
+				*high = strtol(h, &end, 10);
+				if (errno || end == h || *high < *low)
+					return -EINVAL;
+			}
+			return 1;
+		}
+		p = strchr(p + 1, ';');
+	}
+	return 0;
+}
+
+static int add_values(struct ldap_ctx *c, struct lobj *o, const char *name, struct berval **vals,
+                      struct lstrv *refs)
+{
+	int r = 0;
+
+	(void)c;
+	for (size_t i = 0; vals && vals[i]; i++) {
+		if (vals[i]->bv_len > LDAP_IMPORT_VALUE_MAX) {
+			set_error(
+			    o, "value-too-large",
+			    "attribute %s: a value of %zu bytes exceeds the limit of %u bytes",
+			    name, (size_t)vals[i]->bv_len, LDAP_IMPORT_VALUE_MAX);
+			return 0;
+		}
+		if (refs) {
+			char *raw = strndup(vals[i]->bv_val, vals[i]->bv_len), *n = NULL;
+			if (!raw)
+				return -ENOMEM;
+			r = ldn_normalize(raw, &n);
+			free(raw);
+			if (r == -EINVAL) {
+				set_error(o, "invalid-value",
+				          "attribute %s: a value is not a valid DN", name);
+				return 0;
+			}
+			if (r < 0)
+				return r;
+			if (refs->n >= LDAP_IMPORT_REFS_MAX) {
+				free(n);
+				set_error(o, "too-many-values", "attribute %s: more than %u values",
+				          name, LDAP_IMPORT_REFS_MAX);
+				return 0;
+			}
+			r = lstrv_push(refs, n, strlen(n));
+			free(n);
+		} else {
+			r = attr_set_add(o->attrs, name, vals[i]->bv_val, vals[i]->bv_len);
+			if (r == -E2BIG || r == -EINVAL) {
+				set_error(o, "invalid-value", "attribute %s: %s", name,
+				          strerror(-r));
+				return 0;
+			}
+		}
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+/* Reads the rest of a ranged attribute with base searches "name;range=LOW-*". */
+static int follow_range(struct ldap_ctx *c, const char *raw_dn, const char *name, long low,
+                        struct lobj *o, struct lstrv *refs)
+{
+	char req[ATTR_NAME_MAX + 32];
+	int r = 0;
+
+	for (unsigned step = 0; step < LDAP_IMPORT_RANGE_STEPS; step++) {
+		char *attrs[2] = {req, NULL};
+		LDAPMessage *res = NULL, *e;
+		BerElement *ber = NULL;
+		bool more = false;
+		int rc;
+
+		snprintf(req, sizeof(req), "%s;range=%ld-*", name, low);
+		rc = ldap_search_ext_s(c->ld, raw_dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0,
+		                       NULL, NULL, &c->timeout, 0, &res);
+		if (rc != LDAP_SUCCESS) {
+			ldap_msgfree(res);
+			if (rc == LDAP_NO_SUCH_OBJECT) {
+				set_error(o, "vanished", "the object went away while reading %s",
+				          name);
+				return 0;
+			}
+			return lstop_ldap(c, rc, "ranged read");
+		}
+		e = ldap_first_entry(c->ld, res);
+		for (char *a = e ? ldap_first_attribute(c->ld, e, &ber) : NULL; a && r == 0;
+		     a = ldap_next_attribute(c->ld, e, ber)) {
+			const char *semi = strchr(a, ';');
+			long l, h;
+			if (semi && (size_t)(semi - a) == strlen(name) &&
+			    strncasecmp(a, name, strlen(name)) == 0 &&
+			    parse_range(semi, &l, &h) == 1) {
+				struct berval **v = ldap_get_values_len(c->ld, e, a);
+				r = add_values(c, o, name, v, refs);
+				ldap_value_free_len(v);
+				if (h >= 0) {
+					more = true;
+					low = h + 1;
+				}
+			}
+			ldap_memfree(a);
+		}
+		ber_free(ber, 0);
+		ldap_msgfree(res);
+		if (r != 0 || !more || o->err_code[0])
+			return r;
+	}
+	set_error(o, "too-many-values", "attribute %s: ranged retrieval did not end", name);
+	return 0;
+}
+
+static int read_attr(struct ldap_ctx *c, LDAPMessage *e, const char *raw_dn, enum lread_mode mode,
+                     struct lobj *o, const char *a)
+{
+	const char *semi = strchr(a, ';');
+	size_t blen = semi ? (size_t)(semi - a) : strlen(a);
+	char name[ATTR_NAME_MAX + 1];
+	struct berval **vals;
+	struct lstrv *refs = NULL;
+	long low = 0, high = -1;
+	int range = 0, r = 0;
+
+	if (blen == 0 || blen > ATTR_NAME_MAX)
+		return 0;
+	memcpy(name, a, blen);
+	name[blen] = '\0';
+	vals = ldap_get_values_len(c->ld, e, a);
+	if (strcasecmp(name, "isDeleted") == 0) {
+		o->deleted = vals && vals[0] && vals[0]->bv_len == 4 &&
+		             strncasecmp(vals[0]->bv_val, "TRUE", 4) == 0;
+		goto out;
+	}
+	if (!requested(c, name, blen))
+		goto out;
+	if (semi) {
+		range = parse_range(semi, &low, &high);
+		if (range < 0) {
+			set_error(o, "invalid-value", "attribute %s: bad range option", a);
+			goto out;
+		}
+	}
+	if (strcasecmp(name, "objectClass") == 0)
+		o->has_object_class = true;
+	if (mode == LREAD_DIRSYNC && range == 1 && strcasecmp(name, "member") == 0) {
+		/* INCREMENTAL_VALUES: range=1-1 added values, range=0-0 removed ones. */
+		refs = high == 0 ? &o->member_del : &o->member_add;
+		r = add_values(c, o, name, vals, refs);
+		goto out;
+	}
+	if (!vals || !vals[0]) {
+		r = lstrv_push(&o->cleared, name, blen);
+		if (strcasecmp(name, "member") == 0)
+			o->has_member = true;
+		else if (strcasecmp(name, "manager") == 0)
+			o->has_manager = true;
+		goto out;
+	}
+	if (is_ref(name)) {
+		bool member = strcasecmp(name, "member") == 0;
+		refs = member ? &o->member : &o->manager;
+		if (member)
+			o->has_member = true;
+		else
+			o->has_manager = true;
+	}
+	r = add_values(c, o, name, vals, refs);
+	if (r == 0 && range == 1 && high >= 0 && !o->err_code[0])
+		r = follow_range(c, raw_dn, name, high + 1, o, refs);
+out:
+	ldap_value_free_len(vals);
+	return r;
+}
+
+static const char *class_of(const struct attr_set *attrs)
+{
+	static const struct {
+		const char *oc, *klass;
+	} map[] = {
+	    {"computer", NULL},        {"group", "group"},
+	    {"groupOfNames", "group"}, {"groupOfUniqueNames", "group"},
+	    {"contact", "contact"},    {"adShadowContact", "contact"},
+	    {"adShadowUser", "user"},  {"inetOrgPerson", "inetOrgPerson"},
+	    {"user", "user"},
+	};
+	const struct attr_value *v;
+	size_t n;
+
+	if (attr_set_get(attrs, "objectClass", &v, &n) < 0)
+		return NULL;
+	for (size_t m = 0; m < sizeof(map) / sizeof(*map); m++)
+		for (size_t i = 0; i < n; i++)
+			if (v[i].len == strlen(map[m].oc) &&
+			    strncasecmp(v[i].data, map[m].oc, v[i].len) == 0)
+				return map[m].klass;
+	return NULL;
+}
+
+int lentry_read(struct ldap_ctx *c, LDAPMessage *e, enum lread_mode mode, struct lobj *o)
+{
+	BerElement *ber = NULL;
+	char *raw_dn;
+	struct attr_value v;
+	int r = 0;
+
+	*o = (struct lobj){0};
+	o->attrs = attr_set_new();
+	raw_dn = ldap_get_dn(c->ld, e);
+	if (!o->attrs || !raw_dn) {
+		ldap_memfree(raw_dn);
+		return -ENOMEM;
+	}
+	r = ldn_normalize(raw_dn, &o->dn);
+	if (r == -EINVAL) {
+		o->dn = strdup(raw_dn);
+		if (!o->dn) {
+			ldap_memfree(raw_dn);
+			return -ENOMEM;
+		}
+		set_error(o, "invalid-dn", "the DN cannot be parsed");
+		r = 0;
+	}
+	for (char *a = r == 0 ? ldap_first_attribute(c->ld, e, &ber) : NULL; a;
+	     a = ldap_next_attribute(c->ld, e, ber)) {
+		if (r == 0)
+			r = read_attr(c, e, raw_dn, mode, o, a);
+		ldap_memfree(a);
+	}
+	ber_free(ber, 0);
+	ldap_memfree(raw_dn);
+	if (r != 0)
+		return r;
+
+	if (attr_set_get_first(o->attrs, "objectGUID", &v) == 0) {
+		if (v.len != LDAP_IMPORT_ANCHOR_SIZE) {
+			set_error(o, "invalid-value", "objectGUID is %zu bytes, expected 16",
+			          v.len);
+		} else if (c->is_ad) {
+			memcpy(o->anchor, v.data, LDAP_IMPORT_ANCHOR_SIZE);
+			o->has_anchor = true;
+		}
+	}
+	if (!c->is_ad && attr_set_get_first(o->attrs, "entryUUID", &v) == 0) {
+		if (lanchor_from_uuid_text(v.data, v.len, o->anchor) == 0)
+			o->has_anchor = true;
+		else
+			set_error(o, "invalid-value", "entryUUID is not a UUID");
+	}
+	if (o->has_object_class)
+		o->klass = class_of(o->attrs);
+	if (!o->has_anchor && !o->deleted && mode == LREAD_FULL)
+		set_error(o, "no-anchor", "the object has no %s",
+		          c->is_ad ? "objectGUID" : "entryUUID");
+	return 0;
+}
+
+int lobj_report_error(struct ldap_ctx *c, const struct lobj *o)
+{
+	char hex[2 * LDAP_IMPORT_ANCHOR_SIZE + 1] = "";
+	struct store_cs_object *cur = NULL;
+	int r;
+
+	if (o->has_anchor)
+		lanchor_hex(o->anchor, LDAP_IMPORT_ANCHOR_SIZE, hex, sizeof(hex));
+	c->ret->counters.errors++;
+	if (c->o->run_id > 0) {
+		r = store_run_add_error(c->s, c->o->run_id, c->o->step_id, hex[0] ? hex : NULL,
+		                        o->dn, o->err_code, o->err_msg, NULL);
+		if (r < 0)
+			return r;
+	}
+	/* A full import must not obsolete an object it saw but could not read. */
+	if (c->gen > 0) {
+		r = o->has_anchor ? store_cs_get_by_anchor(c->s, c->connector_id, o->anchor,
+		                                           LDAP_IMPORT_ANCHOR_SIZE, &cur)
+		                  : (o->dn ? store_cs_get_by_dn(c->s, c->connector_id, o->dn, &cur)
+		                           : -ENOENT);
+		if (r == 0) {
+			r = store_cs_mark_seen(c->s, cur->id, c->gen);
+			store_cs_object_free(cur);
+			if (r < 0)
+				return r;
+		} else if (r != -ENOENT) {
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void count(struct ldap_ctx *c, enum store_upsert_result res, size_t ref_changes)
+{
+	if (res == STORE_ADDED)
+		c->ret->counters.adds++;
+	else if (res == STORE_CHANGED || ref_changes > 0)
+		c->ret->counters.updates++;
+}
+
+int lobj_store_full(struct ldap_ctx *c, const struct lobj *o)
+{
+	struct store_cs_import in = {
+	    .anchor = o->anchor,
+	    .anchor_len = LDAP_IMPORT_ANCHOR_SIZE,
+	    .dn = o->dn,
+	    .object_class = o->klass,
+	    .attrs = o->attrs,
+	    .run_id = c->o->run_id,
+	    .seen_gen = c->gen,
+	};
+	enum store_upsert_result res;
+	size_t n1 = 0, n2 = 0;
+	int64_t id;
+	int r;
+
+	r = store_cs_upsert(c->s, c->connector_id, &in, &res, &id);
+	if (r < 0)
+		return r;
+	/* A new object has no reference rows yet: an empty list has nothing to remove. */
+	if (res != STORE_ADDED || o->member.n > 0)
+		r = store_cs_set_refs(c->s, id, "member", (const char *const *)o->member.v,
+		                      o->member.n, &n1);
+	if (r >= 0 && (res != STORE_ADDED || o->manager.n > 0))
+		r = store_cs_set_refs(c->s, id, "manager", (const char *const *)o->manager.v,
+		                      o->manager.n, &n2);
+	if (r < 0)
+		return r;
+	count(c, res, res == STORE_ADDED ? 0 : n1 + n2);
+	c->ret->counters.objects++;
+	return 0;
+}
+
+struct referrers {
+	struct lstrv cs, attr, dn;
+};
+
+static int collect_referrer(const struct store_ref *ref, void *userdata)
+{
+	struct referrers *rf = userdata;
+	char id[32];
+	int r;
+
+	snprintf(id, sizeof(id), "%lld", (long long)ref->cs_id);
+	r = lstrv_push(&rf->cs, id, strlen(id));
+	if (r == 0)
+		r = lstrv_push(&rf->attr, ref->attr, strlen(ref->attr));
+	if (r == 0)
+		r = lstrv_push(&rf->dn, ref->target_dn, strlen(ref->target_dn));
+	return r;
+}
+
+int lobj_delete(struct ldap_ctx *c, const void *anchor, size_t len, const char *new_dn)
+{
+	struct store_cs_object *cur = NULL;
+	struct referrers rf = {0};
+	int r;
+
+	r = store_cs_get_by_anchor(c->s, c->connector_id, anchor, len, &cur);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	if (cur->pending_import == STORE_PENDING_DELETE) {
+		store_cs_object_free(cur);
+		return 0;
+	}
+	if (new_dn) {
+		/* Moved out of scope: the object still exists and references to it follow it (AD
+		 * rewrites linked values), so record the new DN first; the refs stay. */
+		struct store_cs_import in = {
+		    .anchor = anchor,
+		    .anchor_len = len,
+		    .dn = new_dn,
+		    .object_class = cur->object_class,
+		    .attrs = cur->attrs,
+		    .run_id = c->o->run_id,
+		};
+		r = store_cs_upsert(c->s, c->connector_id, &in, NULL, NULL);
+		if (r == 0)
+			r = store_cs_mark_deleted(c->s, c->connector_id, anchor, len);
+	} else {
+		r = store_cs_mark_deleted(c->s, c->connector_id, anchor, len);
+		/* Neither AD nor slapd reports the groups a deleted object leaves: drop those refs.
+		 */
+		if (r == 0)
+			r = store_cs_get_referrers(c->s, cur->id, collect_referrer, &rf);
+		for (size_t i = 0; r >= 0 && i < rf.cs.n; i++) {
+			int64_t who = strtoll(rf.cs.v[i], NULL, 10);
+			r = store_cs_remove_ref(c->s, who, rf.attr.v[i], rf.dn.v[i]);
+		}
+	}
+	lstrv_clear(&rf.cs);
+	lstrv_clear(&rf.attr);
+	lstrv_clear(&rf.dn);
+	store_cs_object_free(cur);
+	if (r < 0)
+		return r;
+	c->ret->counters.deletes++;
+	c->ret->counters.objects++;
+	return 0;
+}
+
+int lbatch_begin(struct ldap_ctx *c)
+{
+	int r;
+
+	if (c->in_txn)
+		return 0;
+	r = store_begin(c->s);
+	if (r == 0)
+		c->in_txn = true;
+	return r;
+}
+
+int lbatch_commit(struct ldap_ctx *c)
+{
+	int r = 0;
+
+	if (c->in_txn) {
+		r = store_commit(c->s);
+		c->in_txn = false;
+	}
+	c->since_commit = 0;
+	return r;
+}
+
+void lbatch_rollback(struct ldap_ctx *c)
+{
+	if (c->in_txn) {
+		(void)store_rollback(c->s);
+		c->in_txn = false;
+	}
+}
+
+bool lcancelled(struct ldap_ctx *c)
+{
+	return c->o->cancelled && c->o->cancelled(c->o->userdata);
+}
+
+int lbatch_tick(struct ldap_ctx *c)
+{
+	int r;
+
+	c->done++;
+	if (++c->since_commit < (c->conf->page_size ? c->conf->page_size : 1000))
+		return 0;
+	r = lbatch_commit(c);
+	if (r < 0)
+		return r;
+	if (c->o->progress)
+		c->o->progress(c->done, c->estimate, c->o->userdata);
+	if (lcancelled(c))
+		return lstop(c, "stopped-cancelled", "cancelled after %llu objects",
+		             (unsigned long long)c->done);
+	return lbatch_begin(c);
+}
+
+int lresult_one(struct ldap_ctx *c, int msgid, LDAPMessage **ret)
+{
+	LDAPMessage *msg = NULL;
+	int rc = ldap_result(c->ld, msgid, LDAP_MSG_ONE, &c->timeout, &msg);
+
+	if (rc == 0) {
+		ldap_msgfree(msg);
+		return lstop(c, "stopped-server-down", "no answer from the server within %ld s",
+		             (long)c->timeout.tv_sec);
+	}
+	if (rc < 0) {
+		int err = LDAP_SERVER_DOWN;
+		ldap_get_option(c->ld, LDAP_OPT_RESULT_CODE, &err);
+		ldap_msgfree(msg);
+		return lstop_ldap(c, err, "reading results");
+	}
+	*ret = msg;
+	return 0;
+}

@@ -1,0 +1,102 @@
+#!/bin/bash
+# Benchmark (not a test): the AD connector against the test slapd.
+#  * full import of a generated directory (default contoso-100k) against the floor measured in
+#    the same run: ldapsearch paging the same entries and attributes to /dev/null; prints both
+#    times and the ratio (goal <= 1.5), and the import's peak RSS;
+#  * delta import (syncrepl) of 100 modified users, at 10k objects and at the full size.
+#
+#   tests/bench/ldap-import.sh [--shape contoso-100k|small] [--page-size N] [--build DIR]
+set -euo pipefail
+. "$(dirname "$0")/../lib/common.sh"
+
+hs_need /usr/sbin/slapd /usr/sbin/slapadd ldapsearch ldapmodify /usr/bin/time "$HS_PY"
+SLAPD_SH=$HS_FIXTURES/slapd/slapd.sh
+GEN=$HS_FIXTURES/gen-directory.py
+shape=contoso-100k page=1000 build=$HS_BUILD_DIR
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --shape) shape=$2; shift 2 ;;
+    --page-size) page=$2; shift 2 ;;
+    --build) build=$2; shift 2 ;;
+    *) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+    esac
+done
+TOOL=$build/tests/tools/hs-ldap-import
+[ -x "$TOOL" ] || hs_fail "build the test driver first: $TOOL"
+W=$(hs_mktemp)
+[ "${HS_KEEP:-0}" = 1 ] || hs_on_exit "rm -rf '$W'"
+ATTRS="objectGUID objectSid mS-DS-ConsistencyGuid sAMAccountName userPrincipalName userAccountControl
+displayName givenName sn cn mail mailNickname proxyAddresses description department title
+telephoneNumber mobile company employeeID employeeNumber physicalDeliveryOfficeName streetAddress l st
+postalCode c co isCriticalSystemObject adminDescription groupType info objectClass entryUUID
+whenChanged member manager isDeleted"
+FILTER='(|(objectClass=inetOrgPerson)(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=user)(objectClass=group)(objectClass=contact))'
+secs() { awk -v ms="$1" 'BEGIN { printf "%.2f", ms / 1000 }'; }
+
+# bench NAME GEN-ARGS...: one directory, full import vs floor, then a 100-change delta
+bench() {
+    local name=$1 D=$W/$1 t0 t_ls t_imp rss out
+    shift
+    "$HS_PY" "$GEN" "$@" --memberof --out "$W/$name.ldif" --manifest "$W/$name.json"
+    bash "$SLAPD_SH" init "$D" 2>/dev/null
+    hs_on_exit "bash '$SLAPD_SH' stop '$D'"
+    bash "$SLAPD_SH" load "$D" "$W/$name.ldif" 2>/dev/null
+    bash "$SLAPD_SH" start "$D" 2>/dev/null
+    eval "$(bash "$SLAPD_SH" env "$D")"
+    printf '%s' "$HS_SLAPD_SYNC_PW" >"$W/pw"
+    chmod 600 "$W/pw"
+    cat >"$W/$name.conf" <<EOF
+[sync]
+database = $W/$name.db
+[ad]
+uri = $HS_SLAPD_URI
+bind_dn = $HS_SLAPD_SYNC_DN
+bind_password_file = $W/pw
+base_dn = $HS_SLAPD_BASE
+include = ou=Corp,$HS_SLAPD_BASE
+allow_insecure = yes
+page_size = $page
+[graph]
+tenant = 00000000-0000-0000-0000-000000000000
+client_id = 00000000-0000-0000-0000-000000000000
+client_secret_file = $W/pw
+domains = example.test
+EOF
+    # warm the server's cache once, then measure the floor
+    ldapsearch -x -H "$HS_SLAPD_URI" -D "$HS_SLAPD_SYNC_DN" -w "$HS_SLAPD_SYNC_PW" -LLL \
+        -E pr=$page/noprompt -b "ou=Corp,$HS_SLAPD_BASE" "$FILTER" $ATTRS >/dev/null
+    t0=$(hs_ms)
+    /usr/bin/time -f '%U %S' -o "$W/$name.lstime" \
+        ldapsearch -x -H "$HS_SLAPD_URI" -D "$HS_SLAPD_SYNC_DN" -w "$HS_SLAPD_SYNC_PW" -LLL \
+        -E pr=$page/noprompt -b "ou=Corp,$HS_SLAPD_BASE" "$FILTER" $ATTRS >/dev/null
+    t_ls=$(($(hs_ms) - t0))
+    t0=$(hs_ms)
+    out=$(/usr/bin/time -v -o "$W/$name.time" "$TOOL" -c "$W/$name.conf" --full)
+    t_imp=$(($(hs_ms) - t0))
+    rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$W/$name.time")
+    cpu=$(awk '/User time/ {u=$NF} /System time/ {s=$NF} END {printf "%.2f", u + s}' "$W/$name.time")
+    echo "result: $out"
+    # On a shared machine the wall clock includes waiting for a CPU: CPU seconds compare fairer.
+    echo "figure: $name: CPU seconds: ldapsearch $(awk '{printf "%.2f", $1 + $2}' "$W/$name.lstime")," \
+        "import $cpu (load average $(cut -d' ' -f1 /proc/loadavg))"
+    echo "figure: $name: ldapsearch paged dump $(secs $t_ls) s, full import $(secs $t_imp) s," \
+        "ratio $(awk -v a="$t_imp" -v b="$t_ls" 'BEGIN { printf "%.2f", a / b }')," \
+        "import peak RSS $((rss / 1024)) MB, store $(du -m "$W/$name.db" | cut -f1) MB"
+    "$TOOL" -c "$W/$name.conf" --clear-pending
+    "$HS_PY" -c '
+import base64, json, sys
+users = [o["dn"] for o in json.load(open(sys.argv[1]))["objects"] if o["kind"] == "user"][:100]
+for dn in users:
+    line = ("dn: " + dn) if dn.isascii() else ("dn:: " + base64.b64encode(dn.encode()).decode())
+    print(line + "\nchangetype: modify\nreplace: title\ntitle: Bench Delta\n")' "$W/$name.json" >"$W/$name.mod"
+    ldapmodify -x -H "$HS_SLAPD_URI" -D "$HS_SLAPD_BIND_DN" -w "$HS_SLAPD_PW" -f "$W/$name.mod" >/dev/null
+    t0=$(hs_ms)
+    out=$(/usr/bin/time -v -o "$W/$name.dtime" "$TOOL" -c "$W/$name.conf")
+    rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$W/$name.dtime")
+    echo "result: $out"
+    echo "figure: $name: delta import of 100 modified users $(secs $(($(hs_ms) - t0))) s (peak RSS $((rss / 1024)) MB)"
+    bash "$SLAPD_SH" stop "$D"
+}
+
+bench 10k --users 9000 --groups 900 --contacts 100 --ous 10 --avg-members 20 --seed 7
+bench "$shape" --shape "$shape"

@@ -1,0 +1,156 @@
+#!/bin/bash
+# 042-ldap-import-failures: the AD connector's failure behaviour against a real slapd.
+#  * a full import cancelled at a page boundary is stopped-cancelled and obsoletes nothing;
+#  * the server stops in the middle of a full import (paging 7 entries at a time): the step is
+#    stopped-server-down with the LDAP error in the result and in the run history, and nothing
+#    is obsoleted although entries were deleted; started again, the next import completes and
+#    only then are the deleted entries pending deletes;
+#  * a server that is down from the start: stopped-server-down;
+#  * an include OU that does not exist: stopped-error naming noSuchObject; an include that exists
+#    but holds nothing: stopped-error, nothing obsoleted;
+#  * TLS: ldaps:// and StartTLS with a certificate from an unknown CA are refused
+#    (stopped-connectivity); with ca_file both work; a wrong password is stopped-connectivity;
+#  * an oversized value (over 1 MiB) and a malformed objectGUID are per-object errors
+#    (completed-warnings, recorded in the run history), everything else is imported.
+set -euo pipefail
+. "$(dirname "$0")/../lib/common.sh"
+
+hs_need /usr/sbin/slapd /usr/sbin/slapadd ldapsearch ldapmodify ldapdelete sqlite3 openssl "$HS_PY"
+TOOL=${HS_TOOLS_DIR:-$HS_BUILD_DIR/tests/tools}/hs-ldap-import
+[ -x "$TOOL" ] || hs_fail "test driver $TOOL is not built"
+SLAPD_SH=$HS_FIXTURES/slapd/slapd.sh
+T=$(hs_mktemp)
+[ "${HS_KEEP:-0}" = 1 ] || hs_on_exit "rm -rf '$T'"
+D=$T/slapd
+bash "$SLAPD_SH" init "$D" 2>/dev/null
+hs_on_exit "bash '$SLAPD_SH' stop '$D'"
+"$HS_PY" "$HS_FIXTURES/gen-directory.py" --shape small --seed 42 --memberof --out "$T/dir.ldif" \
+    --manifest "$T/dir.json"
+bash "$SLAPD_SH" load "$D" "$T/dir.ldif" 2>/dev/null
+bash "$SLAPD_SH" start "$D" 2>/dev/null
+eval "$(bash "$SLAPD_SH" env "$D")"
+B=$HS_SLAPD_BASE
+ROOT=ou=Corp,$B
+ADMIN=(-x -H "$HS_SLAPD_URI" -D "$HS_SLAPD_BIND_DN" -w "$HS_SLAPD_PW")
+unset LDAPTLS_CACERT LDAPTLS_CACERTDIR LDAPTLS_REQCERT LDAPRC LDAPCONF
+export LDAPNOINIT=1
+n_obj=$("$HS_PY" -c 'import json,sys; c=json.load(open(sys.argv[1]))["counts"]; print(c["users"]+c["contacts"]+c["groups"])' "$T/dir.json")
+
+printf '%s' "$HS_SLAPD_SYNC_PW" >"$T/pw"
+printf 'wrong' >"$T/badpw"
+chmod 600 "$T/pw" "$T/badpw"
+conf() { # conf FILE key=value...: a config for this slapd; later keys are [ad] lines
+    local f=$1
+    shift
+    {
+        printf '[sync]\ndatabase = %s\n[ad]\n' "$T/hs.db"
+        printf 'bind_dn = %s\nbase_dn = %s\nchange_tracking = none\n' "$HS_SLAPD_SYNC_DN" "$B"
+        printf '%s\n' "$@"
+        printf '[graph]\ntenant = 00000000-0000-0000-0000-000000000000\n'
+        printf 'client_id = 00000000-0000-0000-0000-000000000000\nclient_secret_file = %s\n' "$T/pw"
+        printf 'domains = example.test\n'
+    } >"$f"
+}
+conf "$T/hs.conf" "uri = $HS_SLAPD_URI" "bind_password_file = $T/pw" "include = $ROOT" \
+    "allow_insecure = yes" "page_size = 7"
+field() { "$HS_PY" -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
+counters() { "$HS_PY" -c 'import json,sys; j=json.loads(sys.argv[1]); print("%s adds=%d updates=%d deletes=%d errors=%d" % (j["status"], j["adds"], j["updates"], j["deletes"], j["errors"]))' "$1"; }
+pending_deletes() { "$TOOL" -c "$T/hs.conf" --dump | grep -c '"pending":"delete"' || true; }
+run_errors() { sqlite3 "$T/hs.db" "SELECT code || ': ' || message FROM run_errors WHERE run_id = $1 ORDER BY id"; }
+expect_stop() { # expect_stop STATUS WHAT CONF [ARGS]: the import stops with STATUS; prints the error
+    local status=$1 what=$2 c=$3 out rc=0
+    shift 3
+    out=$("$TOOL" -c "$c" "$@") || rc=$?
+    hs_assert_eq 1 "$rc" "$what: exit status of a stopped import"
+    hs_assert_eq "$status" "$(field "$out" status)" "$what: status"
+    echo "  error: $(field "$out" error)"
+    LAST_OUT=$out
+}
+
+# --- a complete full import, then entries deleted in the directory ----------------------------
+out=$("$TOOL" -c "$T/hs.conf" --full) || hs_fail "full import: $out"
+hs_assert_eq "success adds=$n_obj updates=0 deletes=0 errors=0" "$(counters "$out")" "initial full import"
+"$TOOL" -c "$T/hs.conf" --clear-pending
+# Objects in no group and managing nobody: their deletion changes nothing else.
+gone=$("$HS_PY" -c '
+import json, sys
+m = json.load(open(sys.argv[1]))
+used = set(d for o in m["objects"] for d in o.get("members", [])) | set(o.get("manager") for o in m["objects"])
+print("\n".join([o["dn"] for o in m["objects"] if o["kind"] in ("contact", "user") and o["dn"] not in used][:3]))' "$T/dir.json")
+printf '%s\n' "$gone" | ldapdelete "${ADMIN[@]}"
+
+# --- a cancelled full import obsoletes nothing -------------------------------------------------
+expect_stop stopped-cancelled "cancelled after two pages" "$T/hs.conf" --full --cancel-after 14
+hs_assert_eq 0 "$(pending_deletes)" "pending deletes after the cancelled full import"
+
+# --- the server stops in the middle of the next full import -------------------------------------
+expect_stop stopped-server-down "server stopped while paging" "$T/hs.conf" --full \
+    --on-progress-at 14 --on-progress-exec "bash '$SLAPD_SH' stop '$D'"
+hs_assert_contains "$(field "$LAST_OUT" error)" "Can't contact LDAP server" "the LDAP error is in the result"
+hs_assert_eq 0 "$(pending_deletes)" "pending deletes after the interrupted full import"
+hs_assert_contains "$(run_errors "$(field "$LAST_OUT" run_id)")" "stopped-server-down: " \
+    "the stop is in the run history"
+expect_stop stopped-server-down "server down from the start" "$T/hs.conf" --full
+bash "$SLAPD_SH" start "$D" 2>/dev/null
+out=$("$TOOL" -c "$T/hs.conf" --full) || hs_fail "full import after the restart: $out"
+hs_assert_eq "success adds=0 updates=0 deletes=3 errors=0" "$(counters "$out")" \
+    "the next full import completes and obsoletes the 3 deleted entries"
+hs_assert_eq 3 "$(pending_deletes)" "pending deletes after the completed import"
+"$TOOL" -c "$T/hs.conf" --clear-pending
+
+# --- includes that do not exist or hold nothing ------------------------------------------------
+conf "$T/noou.conf" "uri = $HS_SLAPD_URI" "bind_password_file = $T/pw" "include = ou=Nowhere,$B" \
+    "allow_insecure = yes"
+expect_stop stopped-error "include that does not exist" "$T/noou.conf" --full
+hs_assert_contains "$(field "$LAST_OUT" error)" "No such object (32)" "the error names noSuchObject"
+hs_assert_contains "$(field "$LAST_OUT" error)" "ou=Nowhere,$B" "the error names the include"
+printf 'dn: ou=Empty,%s\nchangetype: add\nobjectClass: organizationalUnit\nou: Empty\n' "$B" |
+    ldapmodify "${ADMIN[@]}" >/dev/null
+conf "$T/empty.conf" "uri = $HS_SLAPD_URI" "bind_password_file = $T/pw" "include = ou=Empty,$B" \
+    "allow_insecure = yes"
+expect_stop stopped-error "include without objects" "$T/empty.conf" --full
+hs_assert_eq 0 "$(pending_deletes)" "pending deletes after a full import that returned nothing"
+
+# --- TLS and bind ------------------------------------------------------------------------------
+bash "$HS_FIXTURES/mkcert.sh" "$T/other-ca" >/dev/null 2>&1
+conf "$T/tls-bad.conf" "uri = $HS_SLAPD_LDAPS_URI" "bind_password_file = $T/pw" "include = $ROOT" \
+    "ca_file = $T/other-ca/ca.pem"
+expect_stop stopped-connectivity "ldaps:// with a certificate from an unknown CA" "$T/tls-bad.conf" --full
+conf "$T/stls-bad.conf" "uri = $HS_SLAPD_URI" "bind_password_file = $T/pw" "include = $ROOT" \
+    "starttls = yes" "ca_file = $T/other-ca/ca.pem"
+expect_stop stopped-connectivity "StartTLS with a certificate from an unknown CA" "$T/stls-bad.conf" --full
+conf "$T/tls.conf" "uri = $HS_SLAPD_LDAPS_URI" "bind_password_file = $T/pw" "include = $ROOT" \
+    "ca_file = $HS_SLAPD_CA"
+out=$("$TOOL" -c "$T/tls.conf" --full) || hs_fail "ldaps:// with ca_file: $out"
+hs_assert_eq "success adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" "full import over ldaps:// with ca_file"
+conf "$T/stls.conf" "uri = $HS_SLAPD_URI" "bind_password_file = $T/pw" "include = $ROOT" \
+    "starttls = yes" "ca_file = $HS_SLAPD_CA"
+out=$("$TOOL" -c "$T/stls.conf" --full) || hs_fail "StartTLS with ca_file: $out"
+hs_assert_eq "success adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" "full import after StartTLS with ca_file"
+conf "$T/badpw.conf" "uri = $HS_SLAPD_LDAPS_URI" "bind_password_file = $T/badpw" "include = $ROOT" \
+    "ca_file = $HS_SLAPD_CA"
+expect_stop stopped-connectivity "wrong bind password" "$T/badpw.conf" --full
+hs_assert_contains "$(field "$LAST_OUT" error)" "Invalid credentials (49)" "the bind error"
+
+# --- per-object errors ------------------------------------------------------------------------
+mapfile -t U < <("$HS_PY" -c 'import json,sys; print("\n".join([o["dn"] for o in json.load(open(sys.argv[1]))["objects"] if o["kind"]=="user" and o["dn"].isascii()][:2]))' "$T/dir.json")
+head -c 1200000 /dev/zero | tr '\0' 'x' >"$T/big.txt"
+ldapmodify "${ADMIN[@]}" >/dev/null <<EOF
+dn: ${U[0]}
+changetype: modify
+replace: description
+description:< file://$T/big.txt
+
+dn: ${U[1]}
+changetype: modify
+replace: objectGUID
+objectGUID: abcde
+EOF
+out=$("$TOOL" -c "$T/hs.conf" --full) || hs_fail "full import with bad values: $out"
+hs_assert_eq "completed-warnings adds=0 updates=0 deletes=0 errors=2" "$(counters "$out")" \
+    "two per-object errors, nothing obsoleted"
+errs=$(run_errors "$(field "$out" run_id)")
+hs_assert_contains "$errs" "value-too-large: attribute description: a value of 1200000 bytes exceeds the limit" "oversized value"
+hs_assert_contains "$errs" "invalid-value: objectGUID is 5 bytes, expected 16" "malformed objectGUID"
+hs_assert_eq 0 "$(pending_deletes)" "objects with errors are not obsoleted"
+echo "PASS"
