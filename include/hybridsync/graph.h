@@ -67,6 +67,8 @@ struct graph_import_opts {
 	graph_cancelled_cb cancelled;
 	void *userdata;
 };
+/* Returns 0 when the step ran, however it ended (ret->status says how: a stopped step is not a
+ * negative return); a negative errno only when it could not run (-EINVAL, -ENOMEM). */
 int graph_import(struct graph *g, struct store *s, const struct graph_import_opts *o,
                  struct graph_step_result *ret);
 
@@ -80,11 +82,17 @@ struct graph_export_opts {
 	void *userdata;
 };
 /* Sends the pending exports. In staging this is a bug: it writes nothing, logs an error and
- * returns -EPERM. The deletion threshold and the lease are the caller's checks. */
+ * returns -EPERM. The deletion threshold and the lease are the caller's checks. Otherwise as
+ * graph_import: 0 and the outcome in ret->status. */
 int graph_export(struct graph *g, struct store *s, const struct graph_export_opts *o,
                  struct graph_step_result *ret);
 
-/* The lease of the active server: one object in the tenant (see hybridsyncd(8)). */
+/* The lease of the active server: one object in the tenant (see hybridsyncd(8)): a security
+ * group with the fixed mailNickname "hybridsync-lease" (displayName "hybridsync lease") whose
+ * description holds {"holder","config_hash","renewed"} as compact JSON. A group because it
+ * needs no licence, no extra permission beyond Group.ReadWrite.All and no schema extension,
+ * and it is found with one indexed $filter. The Graph import leaves it out of the connector
+ * space, so sync never sees it. */
 struct graph_lease {
 	char holder[256];
 	char config_hash[65];

@@ -260,13 +260,19 @@ class Api:
             return page, more, start + top, len(rows) if want_total else None
         after = state.get("a", -1) if state else -1
         if filt is not None and filt.index_eq and coll is self.d.users:
-            prop, val = filt.index_eq
+            prop, vals = filt.index_eq
             idx = {"userprincipalname": self.d.by_upn,
                    "onpremisesimmutableid": self.d.by_imm}.get(prop.lower())
-            if idx is not None or prop == "id":
-                oid = idx.get(val.lower()) if idx is not None else val
-                o = coll.objs.get(oid) if oid else None
-                hit = [o] if o is not None and coll.meta[o["id"]].ord > after and pred(o) else []
+            if (idx is not None or prop == "id") and len(vals) <= top:
+                hit, seen = [], set()
+                for val in vals:
+                    oid = idx.get(val.lower()) if idx is not None else val
+                    o = coll.objs.get(oid) if oid else None
+                    if (o is not None and o["id"] not in seen
+                            and coll.meta[o["id"]].ord > after and pred(o)):
+                        seen.add(o["id"])
+                        hit.append(o)
+                hit.sort(key=lambda o: coll.meta[o["id"]].ord)
                 return hit, False, None, len(hit) if want_total else None
         page, last, more = [], after, False
         for ordn, _, o in coll.iter_from(after):

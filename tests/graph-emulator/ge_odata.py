@@ -333,10 +333,14 @@ class CompiledFilter:
         self.advanced = advanced
         self.id_values = id_values
         self.only_ids = only_ids
-        self.index_eq = index_eq     # (prop, value) when the filter is exactly "prop eq 'v'"
+        # (prop, [values]) when the filter is exactly "prop eq 'v'" or "prop in ('v', ...)"
+        self.index_eq = index_eq
 
 
 _SIMPLE_EQ = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+eq\s+'((?:[^']|'')*)'\s*$", re.I)
+_SIMPLE_IN = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\s+in\s+\(\s*('(?:[^']|'')*'"
+                        r"(?:\s*,\s*'(?:[^']|'')*')*)\s*\)\s*$", re.I)
+_QUOTED = re.compile(r"'((?:[^']|'')*)'")
 _cache = {}
 
 
@@ -348,7 +352,12 @@ def compile_filter(text, schema):
     p = _Parser(_tokenize(text), schema)
     pred = p.parse()
     m = _SIMPLE_EQ.match(text)
-    index_eq = (m.group(1), m.group(2).replace("''", "'")) if m else None
+    if m:
+        index_eq = (m.group(1), [m.group(2).replace("''", "'")])
+    else:
+        m = _SIMPLE_IN.match(text)
+        index_eq = ((m.group(1), [v.replace("''", "'") for v in _QUOTED.findall(m.group(2))])
+                    if m else None)
     cf = CompiledFilter(pred, p.advanced, p.id_values, p.only_ids and bool(p.id_values), index_eq)
     if len(_cache) > 512:
         _cache.clear()
