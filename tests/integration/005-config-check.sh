@@ -37,18 +37,26 @@ chmod 600 "$T/secrets/empty"
 cp "$T/secrets/graph-cert.pem" "$T/ca.pem"
 cat > "$T/rules.d/10-users.json" <<'EOF'
 {
-  "name": "In from AD - User Join",
+  "name": "In from AD - User Trim",
   "direction": "inbound",
-  "precedence": 100,
-  "scope": [[{"attribute": "objectClass", "operator": "EQUAL", "value": "user"}]],
-  "flows": [{"target": "displayName", "expression": "Trim([displayName])"}]
+  "connector": "ad",
+  "sourceObjectType": "user",
+  "targetObjectType": "person",
+  "linkType": "Join",
+  "precedence": 50,
+  "scopingFilter": [[{"attribute": "department", "operator": "STARTSWITH", "value": "HR"}]],
+  "attributeFlows": [{"target": "displayName", "expression": "Trim([displayName])"}]
 }
 EOF
-printf '[{"name": "Out to AAD", "precedence": 0.5, "enabled": false}]\n' > "$T/rules.d/20-out.json"
+printf '[{"name": "In from AD - Contact Common", "disabled": true}]\n' > "$T/rules.d/20-out.json"
 printf 'not a rule file\n' > "$T/rules.d/README"
 printf '{\n  "name": "broken",\n  "flows": [1, 2,, 3]\n}\n' > "$T/bad-rules.d/10-broken.json"
 printf '{"name": "a", "name": "b"}\n' > "$T/bad-rules.d/20-dup.json"
 printf '{}\n' > "$T/bad-rules.d/30-fine.json"
+mkdir -p "$T/bad-rules2.d"
+printf '{"name": "Bad flow", "direction": "inbound", "connector": "ad", "sourceObjectType": "user",\n "targetObjectType": "person", "precedence": 60,\n "attributeFlows": [{"target": "displayName", "expression": "Lcase([cn])"}]}\n' \
+    > "$T/bad-rules2.d/10-flow.json"
+printf '{"name": "No such rule", "disabled": true}\n' > "$T/bad-rules2.d/20-override.json"
 
 statedir=$("$HYBRIDSYNCD" --help | sed -n 's/^State directory: //p')
 [ -n "$statedir" ] || hs_fail "hybridsyncd --help does not name the state directory"
