@@ -225,6 +225,19 @@ int store_cs_get_referrers(struct store *s, int64_t target_cs_id, store_ref_cb c
 /* Resolves, in one statement, the connector's references whose target has appeared since. */
 int store_cs_resolve_refs(struct store *s, int64_t connector_id, uint64_t *ret_n);
 
+/* Bulk loading: a full import into an EMPTY connector space (the first one). Between
+ * store_cs_bulk_begin and store_cs_bulk_end the results are the same as without, only faster:
+ * store_cs_upsert of that connector inserts without looking the anchor up first (an anchor
+ * that exists takes the usual path), the first store_cs_set_refs of an attribute of the
+ * object just added writes its rows without a merge, resolving targets imported before it
+ * from memory, and the index of resolved references is dropped and rebuilt by
+ * store_cs_bulk_end, which also resolves the rest (as store_cs_resolve_refs; ret_resolved
+ * may be NULL). Begin returns 1 when bulk loading, 0 when the space is not empty (nothing
+ * changes). Call both outside a transaction; end always (also after a failure or rollback).
+ * A crash in between leaves only the index missing: the next read-write open rebuilds it. */
+int store_cs_bulk_begin(struct store *s, int64_t connector_id);
+int store_cs_bulk_end(struct store *s, uint64_t *ret_resolved);
+
 /* --- export memory (Graph CS objects) ----------------------------------------------------
  * What was exported to an object and not yet confirmed by an import: per attribute the value
  * before (old) and the value sent (new), and membership adds/removes by member id. Pending

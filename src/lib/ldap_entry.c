@@ -84,7 +84,7 @@ int lanchor_from_uuid_text(const char *s, size_t len, uint8_t ret[LDAP_IMPORT_AN
 static bool requested(const struct ldap_ctx *c, const char *name, size_t len)
 {
 	for (size_t i = 0; i < c->n_attrs; i++)
-		if (strlen(c->attrs[i]) == len && strncasecmp(c->attrs[i], name, len) == 0)
+		if (strncasecmp(c->attrs[i], name, len) == 0 && c->attrs[i][len] == '\0')
 			return true;
 	return false;
 }
@@ -121,22 +121,32 @@ static int parse_range(const char *opts, long *low, long *high)
 	return 0;
 }
 
-static int add_values(struct ldap_ctx *c, struct lobj *o, const char *name, struct berval **vals,
-                      struct lstrv *refs)
+/* The number of values in an array from ldap_get_attribute_ber (ends with a NULL bv_val). */
+static size_t count_values(const struct berval *vals)
+{
+	size_t n = 0;
+
+	while (vals && vals[n].bv_val)
+		n++;
+	return n;
+}
+
+static int add_values(struct ldap_ctx *c, struct lobj *o, const char *name,
+                      const struct berval *vals, size_t n_vals, struct lstrv *refs)
 {
 	int r = 0;
 
 	(void)c;
-	for (size_t i = 0; vals && vals[i]; i++) {
-		if (vals[i]->bv_len > LDAP_IMPORT_VALUE_MAX) {
+	for (size_t i = 0; i < n_vals; i++) {
+		if (vals[i].bv_len > LDAP_IMPORT_VALUE_MAX) {
 			set_error(
 			    o, "value-too-large",
 			    "attribute %s: a value of %zu bytes exceeds the limit of %u bytes",
-			    name, (size_t)vals[i]->bv_len, LDAP_IMPORT_VALUE_MAX);
+			    name, (size_t)vals[i].bv_len, LDAP_IMPORT_VALUE_MAX);
 			return 0;
 		}
 		if (refs) {
-			char *raw = strndup(vals[i]->bv_val, vals[i]->bv_len), *n = NULL;
+			char *raw = strndup(vals[i].bv_val, vals[i].bv_len), *n = NULL;
 			if (!raw)
 				return -ENOMEM;
 			r = ldn_normalize(raw, &n);
@@ -157,7 +167,7 @@ static int add_values(struct ldap_ctx *c, struct lobj *o, const char *name, stru
 			r = lstrv_push(refs, n, strlen(n));
 			free(n);
 		} else {
-			r = attr_set_add(o->attrs, name, vals[i]->bv_val, vals[i]->bv_len);
+			r = attr_set_add(o->attrs, name, vals[i].bv_val, vals[i].bv_len);
 			if (r == -E2BIG || r == -EINVAL) {
 				set_error(o, "invalid-value", "attribute %s: %s", name,
 				          strerror(-r));
@@ -204,8 +214,18 @@ static int follow_range(struct ldap_ctx *c, const char *raw_dn, const char *name
 			if (semi && (size_t)(semi - a) == strlen(name) &&
 			    strncasecmp(a, name, strlen(name)) == 0 &&
 			    parse_range(semi, &l, &h) == 1) {
-				struct berval **v = ldap_get_values_len(c->ld, e, a);
-				r = add_values(c, o, name, v, refs);
+				struct berval **v = ldap_get_values_len(c->ld, e, a), *flat = NULL;
+				size_t nv = 0;
+				while (v && v[nv])
+					nv++;
+				flat = calloc(nv ? nv : 1, sizeof(*flat));
+				if (!flat)
+					r = -ENOMEM;
+				for (size_t k = 0; flat && k < nv; k++)
+					flat[k] = *v[k];
+				if (flat)
+					r = add_values(c, o, name, flat, nv, refs);
+				free(flat);
 				ldap_value_free_len(v);
 				if (h >= 0) {
 					more = true;
@@ -223,25 +243,36 @@ static int follow_range(struct ldap_ctx *c, const char *raw_dn, const char *name
 	return 0;
 }
 
-static int read_attr(struct ldap_ctx *c, LDAPMessage *e, const char *raw_dn, enum lread_mode mode,
-                     struct lobj *o, const char *a)
+/* One attribute of an entry: its description `desc` and values (both in the entry's buffer,
+ * not NUL-terminated; vals may be NULL). */
+static int read_attr(struct ldap_ctx *c, const char *raw_dn, enum lread_mode mode, struct lobj *o,
+                     const struct berval *desc, const struct berval *vals)
 {
-	const char *semi = strchr(a, ';');
-	size_t blen = semi ? (size_t)(semi - a) : strlen(a);
+	char buf[ATTR_NAME_MAX + 64], *a = buf;
+	const char *semi;
+	size_t blen, n_vals = count_values(vals);
 	char name[ATTR_NAME_MAX + 1];
-	struct berval **vals;
 	struct lstrv *refs = NULL;
 	long low = 0, high = -1;
 	int range = 0, r = 0;
 
+	if (desc->bv_len >= sizeof(buf)) {
+		a = strndup(desc->bv_val, desc->bv_len);
+		if (!a)
+			return -ENOMEM;
+	} else {
+		memcpy(buf, desc->bv_val, desc->bv_len);
+		buf[desc->bv_len] = '\0';
+	}
+	semi = strchr(a, ';');
+	blen = semi ? (size_t)(semi - a) : strlen(a);
 	if (blen == 0 || blen > ATTR_NAME_MAX)
-		return 0;
+		goto out;
 	memcpy(name, a, blen);
 	name[blen] = '\0';
-	vals = ldap_get_values_len(c->ld, e, a);
 	if (strcasecmp(name, "isDeleted") == 0) {
-		o->deleted = vals && vals[0] && vals[0]->bv_len == 4 &&
-		             strncasecmp(vals[0]->bv_val, "TRUE", 4) == 0;
+		o->deleted = n_vals > 0 && vals[0].bv_len == 4 &&
+		             strncasecmp(vals[0].bv_val, "TRUE", 4) == 0;
 		goto out;
 	}
 	if (!requested(c, name, blen))
@@ -258,10 +289,10 @@ static int read_attr(struct ldap_ctx *c, LDAPMessage *e, const char *raw_dn, enu
 	if (mode == LREAD_DIRSYNC && range == 1 && strcasecmp(name, "member") == 0) {
 		/* INCREMENTAL_VALUES: range=1-1 added values, range=0-0 removed ones. */
 		refs = high == 0 ? &o->member_del : &o->member_add;
-		r = add_values(c, o, name, vals, refs);
+		r = add_values(c, o, name, vals, n_vals, refs);
 		goto out;
 	}
-	if (!vals || !vals[0]) {
+	if (n_vals == 0) {
 		r = lstrv_push(&o->cleared, name, blen);
 		if (strcasecmp(name, "member") == 0)
 			o->has_member = true;
@@ -277,11 +308,12 @@ static int read_attr(struct ldap_ctx *c, LDAPMessage *e, const char *raw_dn, enu
 		else
 			o->has_manager = true;
 	}
-	r = add_values(c, o, name, vals, refs);
+	r = add_values(c, o, name, vals, n_vals, refs);
 	if (r == 0 && range == 1 && high >= 0 && !o->err_code[0])
 		r = follow_range(c, raw_dn, name, high + 1, o, refs);
 out:
-	ldap_value_free_len(vals);
+	if (a != buf)
+		free(a);
 	return r;
 }
 
@@ -312,6 +344,7 @@ static const char *class_of(const struct attr_set *attrs)
 int lentry_read(struct ldap_ctx *c, LDAPMessage *e, enum lread_mode mode, struct lobj *o)
 {
 	BerElement *ber = NULL;
+	struct berval bdn, desc, *vals = NULL;
 	char *raw_dn;
 	struct attr_value v;
 	int r = 0;
@@ -333,11 +366,18 @@ int lentry_read(struct ldap_ctx *c, LDAPMessage *e, enum lread_mode mode, struct
 		set_error(o, "invalid-dn", "the DN cannot be parsed");
 		r = 0;
 	}
-	for (char *a = r == 0 ? ldap_first_attribute(c->ld, e, &ber) : NULL; a;
-	     a = ldap_next_attribute(c->ld, e, ber)) {
-		if (r == 0)
-			r = read_attr(c, e, raw_dn, mode, o, a);
-		ldap_memfree(a);
+	/* Attributes and values are read in place from the entry, in one pass (looking each
+	 * attribute up again with ldap_get_values_len would scan the entry per attribute and copy
+	 * every value). A decoding error ends the attributes, as ldap_next_attribute did. */
+	if (r == 0 && ldap_get_dn_ber(c->ld, e, &ber, &bdn) == LDAP_SUCCESS) {
+		while (r == 0 &&
+		       ldap_get_attribute_ber(c->ld, e, ber, &desc, &vals) == LDAP_SUCCESS &&
+		       desc.bv_val) {
+			r = read_attr(c, raw_dn, mode, o, &desc, vals);
+			ber_memfree(vals);
+			vals = NULL;
+		}
+		ber_memfree(vals);
 	}
 	ber_free(ber, 0);
 	ldap_memfree(raw_dn);

@@ -177,6 +177,7 @@ int lfull_import(struct ldap_ctx *c)
 	enum conf_change_tracking t = c->conf->change_tracking;
 	struct berval dirsync = {0, NULL}, sync = {0, NULL};
 	uint64_t n = 0;
+	bool bulk = false;
 	int r;
 
 	c->ret->full = true;
@@ -202,6 +203,12 @@ int lfull_import(struct ldap_ctx *c)
 		r = 0;
 	}
 
+	/* The first full import fills an empty connector space: the store's bulk path. */
+	r = store_cs_bulk_begin(c->s, c->connector_id);
+	if (r < 0)
+		goto out;
+	bulk = r == 1;
+	r = 0;
 	for (size_t i = 0; i < c->include.n && r == 0; i++)
 		r = lsearch_paged(c, c->include.v[i], c->filter, false, full_entry);
 	if (r != 0)
@@ -237,6 +244,13 @@ int lfull_import(struct ldap_ctx *c)
 out:
 	if (r < 0)
 		lbatch_rollback(c);
+	if (bulk) {
+		/* Stopped: what the page in progress wrote goes (as it would without bulk). */
+		lbatch_rollback(c);
+		int e = store_cs_bulk_end(c->s, NULL);
+		if (e < 0 && r >= 0)
+			r = e;
+	}
 	ber_memfree(dirsync.bv_val);
 	ber_memfree(sync.bv_val);
 	return r;

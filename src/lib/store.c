@@ -356,6 +356,7 @@ static bool tx_lost(struct store *s)
 {
 	if (s->tx_depth > 0 && sqlite3_get_autocommit(s->db)) {
 		s->tx_depth = 0;
+		store_bulk_forget(s); /* ids handed out in it are gone */
 		return true;
 	}
 	return false;
@@ -389,6 +390,7 @@ int store_tx_rollback(struct store *s)
 
 	if (s->tx_depth == 0)
 		return store_failf(s, -EINVAL, "no transaction to roll back");
+	store_bulk_forget(s); /* ids handed out in it may be reused */
 	if (tx_lost(s))
 		return 0;
 	if (s->tx_depth > 1) {
@@ -517,6 +519,8 @@ int store_open(const char *path, unsigned flags, struct store **ret, char *err, 
 	r = configure(s);
 	if (r >= 0)
 		r = s->readonly ? store_check_version(s) : store_migrate(s);
+	if (r >= 0 && !s->readonly)
+		r = store_bulk_repair(s);
 	if (r >= 0)
 		r = store_mv_load_index_attrs(s);
 	if (r < 0)
@@ -545,6 +549,7 @@ struct store *store_close(struct store *s)
 	if (s->db)
 		sqlite3_close(s->db);
 	store_mv_free_index_attrs(s);
+	store_bulk_free(s);
 	free(s->path);
 	free(s);
 	return NULL;

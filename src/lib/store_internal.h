@@ -22,6 +22,31 @@ struct store_index_attr {
 	bool case_insensitive;
 };
 
+/* Bulk loading of an empty connector space (store_bulk.c): a map from DN (ASCII case folded)
+ * to the id of the first object added with it, so references resolve without a query. */
+struct store_bulk_slot {
+	uint64_t hash; /* 0: free */
+	int64_t id;
+	size_t off; /* the DN in the arena */
+};
+
+#define STORE_BULK_ATTRS    4
+#define STORE_BULK_ATTR_MAX 64
+
+struct store_bulk {
+	int64_t connector_id; /* 0: not bulk loading */
+	bool map_ok;          /* the map knows every object of the connector */
+	struct store_bulk_slot *slots;
+	size_t n, cap; /* cap: a power of two */
+	char *arena;
+	size_t arena_len, arena_cap;
+	/* The object last added by the bulk path and the reference attributes already written
+	 * for it: only a first store_cs_set_refs per attribute may skip the merge. */
+	int64_t last_id;
+	char last_attrs[STORE_BULK_ATTRS][STORE_BULK_ATTR_MAX];
+	unsigned n_last_attrs;
+};
+
 struct store {
 	sqlite3 *db;
 	char *path;
@@ -32,6 +57,7 @@ struct store {
 	struct store_index_attr *index_attrs;
 	size_t n_index_attrs;
 	char errmsg[STORE_ERRMSG_MAX];
+	struct store_bulk bulk;
 };
 
 /* Translates a SQLite result code to a negative errno and keeps SQLite's message. */
@@ -76,6 +102,21 @@ int store_col_attrs(struct store *s, sqlite3_stmt *st, int col, struct attr_set 
 /* Serializes a set and, unless `digest` is NULL (known already), computes its digest. */
 int store_encode_attrs(struct store *s, const struct attr_set *attrs, void **ret_buf,
                        size_t *ret_len, uint8_t digest[ATTR_DIGEST_SIZE]);
+
+/* store_bulk.c */
+/* Something the map cannot follow happened (a rollback, a delete, a flag or DN change): from
+ * now on references are left for store_cs_resolve_refs, and set_refs merges as usual. */
+void store_bulk_forget(struct store *s);
+/* The bulk path of store_cs_upsert added `id` with `dn`. */
+int store_bulk_added(struct store *s, const char *dn, int64_t id);
+/* 1 when store_cs_set_refs(cs_id, attr) may take the bulk path (and records attr as done),
+ * 0 otherwise. */
+int store_bulk_refs_claim(struct store *s, int64_t cs_id, const char *attr);
+/* The id of the object with that DN (0: unknown, leave unresolved). */
+int64_t store_bulk_lookup(struct store *s, const char *dn);
+void store_bulk_free(struct store *s);
+/* Recreates the indexes a bulk load drops, when a crash left them dropped. */
+int store_bulk_repair(struct store *s);
 
 /* store_schema.c */
 int store_migrate(struct store *s);

@@ -197,6 +197,30 @@ static int merge_refs(struct store *s, int64_t cs_id, const char *attr, int64_t 
 	return r;
 }
 
+/* The rows of an object a bulk load just added; targets known to the bulk DN map are resolved
+ * now, the others by store_cs_bulk_end. `want` is sorted and without duplicates. */
+static int bulk_insert_refs(struct store *s, int64_t cs_id, const char *attr, const char **want,
+                            size_t n, size_t *changes)
+{
+	sqlite3_stmt *st;
+	int r = 0;
+
+	for (size_t i = 0; i < n && r >= 0; i++) {
+		r = store_stmt(s,
+		               "INSERT OR IGNORE INTO cs_refs(cs_id, attr, target_dn, connector_id,"
+		               " target_cs_id) VALUES (?1, ?2, ?3, ?4, nullif(?5, 0))",
+		               &st);
+		if (r >= 0)
+			r = store_bind(s, st, "ittii", cs_id, attr, want[i], s->bulk.connector_id,
+			               store_bulk_lookup(s, want[i]));
+		if (r >= 0)
+			r = store_exec_stmt(s, st);
+		if (r >= 0)
+			*changes += (size_t)sqlite3_changes(s->db);
+	}
+	return r;
+}
+
 int store_cs_set_refs(struct store *s, int64_t cs_id, const char *attr,
                       const char *const *target_dns, size_t n, size_t *ret_changes)
 {
@@ -229,6 +253,11 @@ int store_cs_set_refs(struct store *s, int64_t cs_id, const char *attr,
 	r = store_tx_begin(s);
 	if (r < 0)
 		goto out;
+	if (store_bulk_refs_claim(s, cs_id, attr)) {
+		/* Just added by a bulk load: no rows yet, pending add (nothing to mark). */
+		r = bulk_insert_refs(s, cs_id, attr, want, m, &changes);
+		goto done;
+	}
 	r = cs_info(s, cs_id, &connector_id, NULL);
 	if (r >= 0)
 		r = load_refs(s, cs_id, attr, &have);
@@ -236,6 +265,7 @@ int store_cs_set_refs(struct store *s, int64_t cs_id, const char *attr,
 		r = merge_refs(s, cs_id, attr, connector_id, want, m, &have, &changes);
 	if (r >= 0 && changes > 0)
 		r = mark_updated(s, cs_id);
+done:
 	if (r >= 0)
 		r = store_tx_commit(s);
 	if (r < 0)

@@ -75,10 +75,12 @@ EOF
     t_imp=$(($(hs_ms) - t0))
     rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$W/$name.time")
     cpu=$(awk '/User time/ {u=$NF} /System time/ {s=$NF} END {printf "%.2f", u + s}' "$W/$name.time")
+    ls_cpu=$(awk '{printf "%.2f", $1 + $2}' "$W/$name.lstime")
     echo "result: $out"
     # On a shared machine the wall clock includes waiting for a CPU: CPU seconds compare fairer.
-    echo "figure: $name: CPU seconds: ldapsearch $(awk '{printf "%.2f", $1 + $2}' "$W/$name.lstime")," \
-        "import $cpu (load average $(cut -d' ' -f1 /proc/loadavg))"
+    echo "figure: $name: CPU seconds: ldapsearch $ls_cpu, import $cpu," \
+        "ratio $(awk -v a="$cpu" -v b="$ls_cpu" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" \
+        "(load average $(cut -d' ' -f1 /proc/loadavg))"
     echo "figure: $name: ldapsearch paged dump $(secs $t_ls) s, full import $(secs $t_imp) s," \
         "ratio $(awk -v a="$t_imp" -v b="$t_ls" 'BEGIN { printf "%.2f", a / b }')," \
         "import peak RSS $((rss / 1024)) MB, store $(du -m "$W/$name.db" | cut -f1) MB"

@@ -482,6 +482,141 @@ static void test_refs(void)
 	store_close(s);
 }
 
+/* --- bulk loading of an empty connector space ---------------------------------------------- */
+
+/* One first full import, with or without the bulk path; the ids of the objects in ret_ids. */
+static void bulk_scenario(struct store *s, int64_t ad, bool bulk, int64_t ret_ids[8])
+{
+	struct attr_set *a = attr_set_new();
+	enum store_upsert_result res;
+	size_t changes = 0;
+	uint64_t n = 99;
+	const char *gm[] = {"CN=Alice,DC=corp", "cn=CAROL,dc=corp", "cn=alice,dc=corp",
+	                    "CN=Nobody,DC=corp"};
+	const char *gm2[] = {"CN=Alice,DC=corp", "CN=Dave,DC=corp"};
+	const char *mgr[] = {"CN=Bob,DC=corp"};
+	const char *old_dn[] = {"CN=Eve,DC=corp", "CN=Rolled,DC=corp", "CN=Eve2,DC=corp"};
+
+	attr_set_add_string(a, "cn", "x");
+	if (bulk) {
+		CHECK_INT_EQ(store_cs_bulk_begin(s, ad), 1);
+		CHECK_INT_EQ(store_cs_bulk_begin(s, ad), -EBUSY);
+	}
+	CHECK(store_begin(s) == 0);
+	CHECK(upsert(s, ad, "a", "CN=Alice,DC=corp", "user", a, 1, &res, &ret_ids[0]) == 0);
+	CHECK_INT_EQ(res, STORE_ADDED);
+	CHECK(store_cs_set_refs(s, ret_ids[0], "manager", mgr, 1, &changes) == 0); /* later */
+	CHECK_INT_EQ(changes, 1);
+	CHECK(upsert(s, ad, "g", "CN=G,DC=corp", "group", a, 1, &res, &ret_ids[1]) == 0);
+	CHECK(store_cs_set_refs(s, ret_ids[1], "member", gm, 4, &changes) == 0);
+	CHECK_INT_EQ(changes, 3); /* alice twice (case) */
+	/* a second list for the same attribute merges */
+	CHECK(store_cs_set_refs(s, ret_ids[1], "member", gm2, 2, &changes) == 0);
+	CHECK_INT_EQ(changes, 3); /* carol, nobody out; dave in; alice stays */
+	CHECK(upsert(s, ad, "b", "CN=Bob,DC=corp", "user", a, 1, &res, &ret_ids[2]) == 0);
+	CHECK(upsert(s, ad, "c", "CN=Carol,DC=corp", "user", a, 1, &res, &ret_ids[3]) == 0);
+	CHECK(store_commit(s) == 0);
+
+	/* a page rolled back: its objects are gone, references to them stay unresolved */
+	CHECK(store_begin(s) == 0);
+	CHECK(upsert(s, ad, "r", old_dn[1], "user", a, 1, &res, NULL) == 0);
+	CHECK(store_rollback(s) == 0);
+	CHECK(store_begin(s) == 0);
+	CHECK(upsert(s, ad, "i", "CN=I,DC=corp", "group", a, 1, &res, &ret_ids[6]) == 0);
+	CHECK(store_cs_set_refs(s, ret_ids[6], "member", old_dn + 1, 1, &changes) == 0);
+	CHECK(upsert(s, ad, "d", "CN=Dave,DC=corp", "user", a, 1, &res, &ret_ids[7]) == 0);
+	CHECK(store_commit(s) == 0);
+
+	/* an object returned twice (moved during the search): the second time it is a change */
+	CHECK(store_begin(s) == 0);
+	CHECK(upsert(s, ad, "e", old_dn[0], "user", a, 1, &res, &ret_ids[4]) == 0);
+	attr_set_add_string(a, "title", "t");
+	CHECK(upsert(s, ad, "e", "CN=Eve,OU=Moved,DC=corp", "user", a, 1, &res, NULL) == 0);
+	CHECK_INT_EQ(res, STORE_CHANGED);
+	CHECK(upsert(s, ad, "h", "CN=H,DC=corp", "group", a, 1, &res, &ret_ids[5]) == 0);
+	CHECK(store_cs_set_refs(s, ret_ids[5], "member", old_dn, 1, &changes) == 0);
+	CHECK(store_commit(s) == 0);
+
+	CHECK(store_cs_bulk_end(s, &n) == 0);
+	CHECK_INT_EQ(n, bulk ? 2 : 0); /* bulk: bob and dave at the end; else in resolve_refs */
+	CHECK(store_cs_resolve_refs(s, ad, &n) == 0);
+	CHECK_INT_EQ(n, bulk ? 0 : 2);
+	CHECK_INT_EQ(store_cs_bulk_end(s, NULL), 0); /* not bulk loading: nothing */
+	attr_set_free(a);
+}
+
+static void test_bulk(void)
+{
+	struct store *s[2] = {open_rw("bulk.db"), open_rw("nobulk.db")};
+	int64_t ad[2], graph, ids[2][8];
+	struct store_cs_object *o = NULL;
+
+	for (int k = 0; k < 2; k++)
+		store_get_connector(s[k], "ad", &ad[k]);
+	/* not empty: no bulk load (other connectors do not count) */
+	for (int k = 0; k < 2; k++) {
+		store_get_connector(s[k], "graph", &graph);
+		CHECK(upsert(s[k], graph, "x", "CN=X", "user", NULL, 0, NULL, NULL) == 0);
+		CHECK_INT_EQ(store_cs_bulk_begin(s[k], graph), 0);
+	}
+	CHECK_INT_EQ(store_cs_bulk_begin(s[1], 0), -EINVAL);
+
+	bulk_scenario(s[0], ad[0], true, ids[0]);
+	bulk_scenario(s[1], ad[1], false, ids[1]);
+	/* the same store either way */
+	for (int i = 0; i < 8; i++) {
+		struct refs r[2] = {0}, rr[2] = {0};
+		for (int k = 0; k < 2; k++) {
+			CHECK(store_cs_get(s[k], ids[k][i], &o) == 0);
+			CHECK_INT_EQ(o->pending_import, STORE_PENDING_ADD);
+			o = store_cs_object_free(o);
+			CHECK(store_cs_get_refs(s[k], ids[k][i], NULL, collect_ref, &r[k]) == 0);
+			CHECK(store_cs_get_referrers(s[k], ids[k][i], collect_ref, &rr[k]) == 0);
+		}
+		CHECK_INT_EQ(r[0].n, r[1].n);
+		CHECK_INT_EQ(rr[0].n, rr[1].n);
+		for (int j = 0; j < r[0].n && j < 8; j++) {
+			CHECK_STR_EQ(r[0].dn[j], r[1].dn[j]);
+			CHECK_INT_EQ(r[0].target[j], r[1].target[j]);
+		}
+		for (int j = 0; j < rr[0].n && j < 8; j++)
+			CHECK_INT_EQ(rr[0].cs_id[j], rr[1].cs_id[j]);
+	}
+	{
+		struct refs r = {0};
+		CHECK(store_cs_get_refs(s[0], ids[0][1], "member", collect_ref, &r) == 0);
+		CHECK_INT_EQ(r.n, 2);
+		CHECK_INT_EQ(r.target[0], ids[0][0]); /* alice */
+		CHECK_INT_EQ(r.target[1], ids[0][7]); /* dave, imported after the group */
+		r.n = 0;
+		CHECK(store_cs_get_refs(s[0], ids[0][5], "member", collect_ref, &r) == 0);
+		CHECK_INT_EQ(r.target[0], 0); /* eve moved away from that DN */
+		r.n = 0;
+		CHECK(store_cs_get_refs(s[0], ids[0][6], "member", collect_ref, &r) == 0);
+		CHECK_INT_EQ(r.target[0], 0); /* rolled back */
+		r.n = 0;
+		CHECK(store_cs_get_referrers(s[0], ids[0][2], collect_ref, &r) == 0);
+		CHECK_INT_EQ(r.n, 1); /* bob is alice's manager */
+		CHECK_INT_EQ(r.cs_id[0], ids[0][0]);
+	}
+	/* the second full import finds the space filled: no bulk load */
+	CHECK_INT_EQ(store_cs_bulk_begin(s[0], ad[0]), 0);
+	CHECK(store_check_integrity(s[0], true) == 0);
+	store_close(s[0]);
+	store_close(s[1]);
+
+	/* a crash in the middle of a bulk load: the next open puts the dropped index back */
+	s[0] = open_rw("bulkcrash.db");
+	store_get_connector(s[0], "ad", &ad[0]);
+	CHECK_INT_EQ(store_cs_bulk_begin(s[0], ad[0]), 1);
+	CHECK(upsert(s[0], ad[0], "a", "CN=A", "user", NULL, 1, NULL, &ids[0][0]) == 0);
+	store_close(s[0]);
+	s[0] = open_rw("bulkcrash.db");
+	CHECK(store_check_integrity(s[0], true) == 0);
+	CHECK(store_cs_delete(s[0], ids[0][0]) == 0);
+	store_close(s[0]);
+}
+
 static int count_member(const struct store_export_member *m, void *userdata)
 {
 	CHECK(m->member != NULL);
@@ -1110,6 +1245,7 @@ int main(void)
 	test_open_and_versions();
 	test_cs();
 	test_refs();
+	test_bulk();
 	test_export_memory();
 	test_mv();
 	test_exports();

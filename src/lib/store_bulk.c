@@ -1,0 +1,267 @@
+/* Bulk loading of an empty connector space (a first full import): objects are inserted without
+ * looking their anchor up, references are written without a merge and resolved from an
+ * in-memory DN map, and the index of resolved references (random inserts into a large B-tree)
+ * is dropped for the load and rebuilt at the end with one sort. See docs/store-schema.md. */
+#include "store_internal.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REFS_TARGET_INDEX                                                                          \
+	"CREATE INDEX IF NOT EXISTS cs_refs_target ON cs_refs(target_cs_id)"                       \
+	" WHERE target_cs_id IS NOT NULL"
+
+static int fold(int ch)
+{
+	return (ch >= 'A' && ch <= 'Z') ? ch + 32 : ch;
+}
+
+/* FNV-1a over the ASCII-folded DN (SQLite's NOCASE equality); never 0. */
+static uint64_t dn_hash(const char *dn)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (const unsigned char *p = (const unsigned char *)dn; *p; p++) {
+		h ^= (uint64_t)fold(*p);
+		h *= 1099511628211ull;
+	}
+	/* FNV leaves the low bits (the slot) poorly mixed for DNs sharing a long suffix. */
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
+	return h ? h : 1;
+}
+
+static bool dn_equal(const char *a, const char *b)
+{
+	for (; *a && fold((unsigned char)*a) == fold((unsigned char)*b); a++, b++)
+		;
+	return fold((unsigned char)*a) == fold((unsigned char)*b);
+}
+
+void store_bulk_free(struct store *s)
+{
+	free(s->bulk.slots);
+	free(s->bulk.arena);
+	s->bulk = (struct store_bulk){0};
+}
+
+void store_bulk_forget(struct store *s)
+{
+	if (!s->bulk.connector_id)
+		return;
+	free(s->bulk.slots);
+	free(s->bulk.arena);
+	s->bulk.slots = NULL;
+	s->bulk.arena = NULL;
+	s->bulk.n = s->bulk.cap = s->bulk.arena_len = s->bulk.arena_cap = 0;
+	s->bulk.map_ok = false;
+	s->bulk.last_id = 0;
+	s->bulk.n_last_attrs = 0;
+}
+
+static struct store_bulk_slot *find_slot(struct store_bulk *b, uint64_t h, const char *dn)
+{
+	size_t i = (size_t)h & (b->cap - 1);
+
+	for (;; i = (i + 1) & (b->cap - 1)) {
+		struct store_bulk_slot *sl = &b->slots[i];
+		if (sl->hash == 0 || (sl->hash == h && dn_equal(b->arena + sl->off, dn)))
+			return sl;
+	}
+}
+
+static int grow(struct store_bulk *b)
+{
+	size_t cap = b->cap ? b->cap * 2 : 4096;
+	struct store_bulk_slot *old = b->slots, *slots = calloc(cap, sizeof(*slots));
+	size_t old_cap = b->cap;
+
+	if (!slots)
+		return -ENOMEM;
+	b->slots = slots;
+	b->cap = cap;
+	for (size_t i = 0; i < old_cap; i++)
+		if (old[i].hash)
+			*find_slot(b, old[i].hash, b->arena + old[i].off) = old[i];
+	free(old);
+	return 0;
+}
+
+int store_bulk_added(struct store *s, const char *dn, int64_t id)
+{
+	struct store_bulk *b = &s->bulk;
+	struct store_bulk_slot *sl;
+	size_t len;
+	uint64_t h;
+
+	b->last_id = id;
+	b->n_last_attrs = 0;
+	if (!b->map_ok || !dn)
+		return 0;
+	if ((b->n + 1) * 2 > b->cap && grow(b) < 0)
+		goto nomem;
+	h = dn_hash(dn);
+	sl = find_slot(b, h, dn);
+	if (sl->hash)
+		return 0; /* the first object with the DN has the lowest id: it stays */
+	len = strlen(dn) + 1;
+	if (b->arena_len + len > b->arena_cap) {
+		size_t cap = b->arena_cap ? b->arena_cap * 2 : 1u << 20;
+		char *a;
+		while (cap < b->arena_len + len)
+			cap *= 2;
+		a = realloc(b->arena, cap);
+		if (!a)
+			goto nomem;
+		b->arena = a;
+		b->arena_cap = cap;
+	}
+	memcpy(b->arena + b->arena_len, dn, len);
+	*sl = (struct store_bulk_slot){.hash = h, .id = id, .off = b->arena_len};
+	b->arena_len += len;
+	b->n++;
+	return 0;
+nomem:
+	/* Not an error: the references are resolved by a query at the end instead. */
+	store_bulk_forget(s);
+	return 0;
+}
+
+int64_t store_bulk_lookup(struct store *s, const char *dn)
+{
+	struct store_bulk *b = &s->bulk;
+	struct store_bulk_slot *sl;
+
+	if (!b->map_ok || b->n == 0)
+		return 0;
+	sl = find_slot(b, dn_hash(dn), dn);
+	return sl->hash ? sl->id : 0;
+}
+
+int store_bulk_refs_claim(struct store *s, int64_t cs_id, const char *attr)
+{
+	struct store_bulk *b = &s->bulk;
+
+	if (!b->connector_id || cs_id != b->last_id || strlen(attr) >= STORE_BULK_ATTR_MAX ||
+	    b->n_last_attrs >= STORE_BULK_ATTRS)
+		return 0;
+	for (unsigned i = 0; i < b->n_last_attrs; i++)
+		if (dn_equal(b->last_attrs[i], attr))
+			return 0;
+	memcpy(b->last_attrs[b->n_last_attrs++], attr, strlen(attr) + 1);
+	return 1;
+}
+
+int store_bulk_repair(struct store *s)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	r = store_stmt(
+	    s, "SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = 'cs_refs_target'", &st);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc == SQLITE_ROW)
+		return 0;
+	if (rc != SQLITE_DONE)
+		return store_fail(s, rc);
+	return store_exec(s, REFS_TARGET_INDEX);
+}
+
+/* The index is built by sorting its entries in memory; with a smaller page cache meanwhile
+ * (the build reads the table once, in order) the peak memory stays that of an import. */
+static int rebuild_index(struct store *s)
+{
+	char sql[64];
+	sqlite3_stmt *st = NULL;
+	int64_t cache = 0;
+	int rc, r;
+
+	rc = sqlite3_prepare_v2(s->db, "PRAGMA cache_size", -1, &st, NULL);
+	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+		cache = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	if (cache != 0)
+		(void)store_exec(s, "PRAGMA cache_size = -8192");
+	r = store_bulk_repair(s);
+	if (cache != 0) {
+		snprintf(sql, sizeof(sql), "PRAGMA cache_size = %lld", (long long)cache);
+		(void)store_exec(s, sql);
+	}
+	return r;
+}
+
+int store_cs_bulk_begin(struct store *s, int64_t connector_id)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	if (!s || connector_id <= 0)
+		return -EINVAL;
+	r = store_writable(s);
+	if (r < 0)
+		return r;
+	if (s->bulk.connector_id)
+		return store_failf(s, -EBUSY, "a bulk load is under way");
+	r = store_tx_begin(s);
+	if (r < 0)
+		return r;
+	r = store_stmt(s, "SELECT EXISTS (SELECT 1 FROM cs_objects WHERE connector_id = ?1)", &st);
+	if (r >= 0)
+		r = store_bind(s, st, "i", connector_id);
+	if (r >= 0) {
+		rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			r = sqlite3_column_int(st, 0) ? 0 : 1;
+		else
+			r = store_fail(s, rc);
+		sqlite3_reset(st);
+	}
+	if (r == 1) {
+		int e = store_exec(s, "DROP INDEX IF EXISTS cs_refs_target");
+		if (e < 0)
+			r = e;
+	}
+	if (r >= 0) {
+		int e = store_tx_commit(s);
+		if (e < 0)
+			r = e;
+	}
+	if (r < 0) {
+		store_tx_rollback(s);
+		return r;
+	}
+	if (r == 1)
+		s->bulk = (struct store_bulk){.connector_id = connector_id, .map_ok = true};
+	return r;
+}
+
+int store_cs_bulk_end(struct store *s, uint64_t *ret_resolved)
+{
+	int64_t connector_id;
+	uint64_t n = 0;
+	int r, e;
+
+	if (!s)
+		return -EINVAL;
+	connector_id = s->bulk.connector_id;
+	store_bulk_free(s);
+	if (!connector_id) {
+		if (ret_resolved)
+			*ret_resolved = 0;
+		return 0;
+	}
+	/* Resolve first: the rows change before the index is built from them. */
+	r = store_cs_resolve_refs(s, connector_id, &n);
+	e = rebuild_index(s);
+	if (r >= 0 && e < 0)
+		r = e;
+	if (r >= 0 && ret_resolved)
+		*ret_resolved = n;
+	return r;
+}
