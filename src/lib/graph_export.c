@@ -340,11 +340,13 @@ static int do_updates(struct xp *x)
 			it->sent = true;
 			v[n++] = it;
 		}
-		if (r < 0 || n == 0)
+		if (r >= 0 && n > 0)
+			r = graph_run(x->g, ops, n, true);
+		if (r < 0 || n == 0) {
+			for (size_t j = 0; j < n; j++)
+				gop_clear(&ops[j]);
 			break;
-		r = graph_run(x->g, ops, n, true);
-		if (r < 0)
-			break;
+		}
 		r = store_begin(x->s);
 		for (size_t j = 0; r >= 0 && j < n; j++) {
 			struct gop *op = &ops[j];
@@ -406,11 +408,13 @@ static int do_deletes(struct xp *x)
 			it->sent = true;
 			v[n++] = it;
 		}
-		if (r < 0 || n == 0)
+		if (r >= 0 && n > 0)
+			r = graph_run(x->g, ops, n, true);
+		if (r < 0 || n == 0) {
+			for (size_t j = 0; j < n; j++)
+				gop_clear(&ops[j]);
 			break;
-		r = graph_run(x->g, ops, n, true);
-		if (r < 0)
-			break;
+		}
 		r = store_begin(x->s);
 		for (size_t j = 0; r >= 0 && j < n; j++) {
 			struct gop *op = &ops[j];

@@ -27,6 +27,13 @@ static int lease_find(struct graph *g, struct gop *op)
 		           "reading the lease failed: HTTP %ld %s", op->status, op->message);
 		return -EIO;
 	}
+	/* An answer that is not a list concludes nothing: taking it for "no lease" would create
+	 * a second lease object. */
+	if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(op->json, "value"))) {
+		graph_fail(g, "stopped-error",
+		           "reading the lease failed: the answer is not a list");
+		return -EBADMSG;
+	}
 	return 0;
 }
 
