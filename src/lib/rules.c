@@ -958,7 +958,7 @@ static int domain_params(struct sync_rules *rs, const struct conf *c)
 	rs->domain_fqdn = strdup(fqdn);
 	rs->domain_ldap = strdup(ldap);
 	char nb[256];
-	snprintf(nb, sizeof(nb), "%s", fqdn);
+	snprintf(nb, sizeof(nb), "%.255s", fqdn); /* NetBIOS names are short */
 	char *dot = strchr(nb, '.');
 	if (dot)
 		*dot = 0;

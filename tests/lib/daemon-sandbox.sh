@@ -88,7 +88,11 @@ start_daemon() { # start_daemon DIR: runs hybridsyncd on DIR/hybridsync.conf, pi
         2>>"$1/daemon.log" &
     echo $! > "$1/pid"
     hs_on_exit "kill -9 $! 2>/dev/null"
-    for ((i = 0; i < ${DAEMON_START_WAIT:-10} * 10; i++)); do [ -S "$1/control" ] && return 0; sleep 0.1; done
+    for ((i = 0; i < ${DAEMON_START_WAIT:-10} * 10; i++)); do
+        [ -S "$1/control" ] && return 0
+        kill -0 "$(cat "$1/pid")" 2>/dev/null || break # exited: no use waiting
+        sleep 0.1
+    done
     cat "$1/daemon.log" >&2
     hs_fail "hybridsyncd did not open its control socket"
 }
