@@ -403,7 +403,8 @@ int graph_run(struct graph *g, struct gop *ops, size_t n, bool batch)
 		while (pos < n_ready && n_units < g->parallel) {
 			struct unit *u = &units[n_units];
 			size_t take = 1, writes = 0;
-			if (batch && !is_absolute(ready[pos]->path)) {
+			/* A $batch is a POST, even of GETs: a staging server sends none. */
+			if (batch && !g->staging && !is_absolute(ready[pos]->path)) {
 				while (pos + take < n_ready && take < batch_max &&
 				       !is_absolute(ready[pos + take]->path))
 					take++;

@@ -63,6 +63,8 @@ same_queue "after the changes"
 fp2=$QUEUE_FP
 [ "$fp1" != "$fp2" ] || hs_fail "the queue fingerprint did not change with the directory"
 hs_assert_eq 0 "$(emu_eval 'len(writes)')" "write requests while both are staging"
+hs_assert_eq 0 "$(emu_eval 'len([q for q in r if q["path"].startswith("/v1.0") and q["method"] != "GET"])')" \
+    "requests other than GET (\$batch included) while both are staging"
 
 echo "== A promoted: it exports"
 write_conf "$A" server-a no

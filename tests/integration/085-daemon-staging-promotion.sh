@@ -52,6 +52,8 @@ echo "ok: cycle after a delete: $st"
 hs_assert_eq "$adds" "$(sql "$A" "SELECT count(*) FROM pending_exports WHERE op = 'add' AND object_type = 'user'")" \
     "the deleted user left the pending adds"
 hs_assert_eq 0 "$(emu_eval 'len(writes)')" "write requests Graph received while staging"
+hs_assert_eq 0 "$(emu_eval 'len([q for q in r if q["path"].startswith("/v1.0") and q["method"] != "GET"])')" \
+    "requests other than GET (\$batch included) Graph received while staging"
 hs_assert_eq 0 "$(emu_eval 'len(s["users"]) + len(s["groups"])')" "objects in the tenant while staging (no lease either)"
 hs_assert_eq 0 "$(sql "$A" "SELECT count(*) FROM run_steps WHERE step = 'export'")" "export steps while staging"
 grep -q '^hybridsync_staging 1$' "$A/metrics.prom" || hs_fail "metrics do not say staging"

@@ -19,9 +19,13 @@ hs_assert_eq server-a "$(emu_eval 'json.loads(lease[0]["description"])["holder"]
 hash_a=$(key "$A" daemon.config_hash)
 
 echo "== B staging: same config hash, no drift"
+non_get='len([q for q in r if q["path"].startswith("/v1.0") and q["method"] != "GET"])'
+posts=$(emu_eval "$non_get")
 start_daemon "$B"
 st=$(sync_wait "$B")
 case "$st" in success|completed-*) echo "ok: B cycle: $st" ;; *) cat "$B/daemon.log"; hs_fail "B: $st" ;; esac
+hs_assert_eq "$posts" "$(emu_eval "$non_get")" \
+    "Graph requests other than GET (\$batch included) during B's staging full import"
 hs_assert_eq "$hash_a" "$(key "$B" daemon.config_hash)" "B's config hash equals A's"
 hs_assert_eq "" "$(key "$B" lease.drift)" "no drift reported"
 hs_assert_eq 0 "$(sql "$B" "SELECT count(*) FROM pending_exports WHERE state != 'done'")" "B's queue (A exported everything)"
