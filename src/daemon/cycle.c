@@ -257,13 +257,13 @@ static bool step_sync(struct cycle *cy, bool full)
 	return !is_stopped(status);
 }
 
-/* 0: no lease conflict; 1: another server's fresh lease blocks the export (recorded);
- * negative: the lease could not be read or written (error text in `err`). */
-static int lease_claim(struct cycle *cy, char *err, size_t err_len)
+/* Reads the lease. 0: no conflict, the lease may be written (lease_write); 1: another server's
+ * fresh lease blocks the export (recorded); negative: the lease could not be read (error text
+ * in `err`). `l` gets what was read. */
+static int lease_check(struct cycle *cy, struct graph_lease *l, char *err, size_t err_len)
 {
 	const struct conf *c = cy->req->conf;
 	struct log_ctx ctx = {.run_id = cy->run_id_text, .connector = GRAPH_CONNECTOR};
-	struct graph_lease l = {0};
 	int64_t now = time(NULL), fresh;
 	char alert[512];
 	int r;
@@ -271,19 +271,19 @@ static int lease_claim(struct cycle *cy, char *err, size_t err_len)
 	fresh = 2 * (int64_t)c->sync.interval;
 	if (fresh < LEASE_FRESH_MIN_SECONDS)
 		fresh = LEASE_FRESH_MIN_SECONDS;
-	r = graph_lease_read(cy->d->graph, &l);
+	r = graph_lease_read(cy->d->graph, l);
 	if (r < 0) {
 		(void)snprintf(err, err_len, "Failed to read the lease: %s", strerror(-r));
 		return r;
 	}
 	if (r == 1) {
-		(void)store_lease_set(cy->s, l.holder, l.config_hash, l.renewed, l.object_id);
-		if (strcmp(l.holder, c->sync.server_name) != 0 && now - l.renewed < fresh) {
+		(void)store_lease_set(cy->s, l->holder, l->config_hash, l->renewed, l->object_id);
+		if (strcmp(l->holder, c->sync.server_name) != 0 && now - l->renewed < fresh) {
 			if (!c->sync.force_promotion) {
 				(void)snprintf(alert, sizeof(alert),
 				               "server '%s' holds a fresh lease (renewed %" PRId64
 				               " s ago, config hash %.12s); not exporting",
-				               l.holder, now - l.renewed, l.config_hash);
+				               l->holder, now - l->renewed, l->config_hash);
 				status_set(cy->s, STATUS_KEY_LEASE_ALERT, alert);
 				cy->d->lease_conflict = true;
 				log_full(LOG_ERR, 0, HS_MSG_LEASE_CONFLICT, &ctx,
@@ -294,16 +294,27 @@ static int lease_claim(struct cycle *cy, char *err, size_t err_len)
 			log_full(LOG_WARNING, 0, HS_MSG_LEASE_CONFLICT, &ctx,
 			         "force_promotion = yes: taking over the lease of server '%s' "
 			         "(renewed %" PRId64 " s ago)",
-			         l.holder, now - l.renewed);
+			         l->holder, now - l->renewed);
 		}
 	}
+	return 0;
+}
+
+/* Writes (renews or takes over) this server's lease, after lease_check() and the deletion
+ * threshold allowed the export: a stopped export writes nothing, not even the lease. */
+static int lease_write(struct cycle *cy, const struct graph_lease *l, char *err, size_t err_len)
+{
+	const struct conf *c = cy->req->conf;
+	int64_t now = time(NULL);
+	int r;
+
 	r = graph_lease_write(cy->d->graph, c->sync.server_name, cy->req->config_hash, now);
 	if (r < 0) {
 		(void)snprintf(err, err_len, "Failed to write the lease: %s", strerror(-r));
 		return r;
 	}
 	(void)store_lease_set(cy->s, c->sync.server_name, cy->req->config_hash, now,
-	                      l.object_id[0] ? l.object_id : NULL);
+	                      l->object_id[0] ? l->object_id : NULL);
 	status_set(cy->s, STATUS_KEY_LEASE_ALERT, NULL);
 	cy->d->lease_conflict = false;
 	return 0;
@@ -375,6 +386,7 @@ static void step_export(struct cycle *cy)
 	struct store_step_counters zero = {0};
 	struct graph_step_result res = {0};
 	struct graph_export_opts o = {0};
+	struct graph_lease lease = {0};
 	char err[DAEMON_ERROR_MAX] = "";
 	int64_t step, graph_id = 0;
 	const char *status;
@@ -392,7 +404,7 @@ static void step_export(struct cycle *cy)
 		step_end(cy, step, GRAPH_CONNECTOR, sc.label, "stopped-error", &zero, err);
 		return;
 	}
-	r = lease_claim(cy, err, sizeof(err));
+	r = lease_check(cy, &lease, err, sizeof(err));
 	if (r != 0) {
 		status = r > 0 ? "stopped-lease-conflict" : "stopped-connectivity";
 		step_end(cy, step, GRAPH_CONNECTOR, sc.label, status, &zero, err);
@@ -402,6 +414,11 @@ static void step_export(struct cycle *cy)
 	if (r != 0) {
 		status = r > 0 ? "stopped-deletion-threshold-exceeded" : "stopped-error";
 		step_end(cy, step, GRAPH_CONNECTOR, sc.label, status, &zero, err);
+		return;
+	}
+	r = lease_write(cy, &lease, err, sizeof(err));
+	if (r != 0) {
+		step_end(cy, step, GRAPH_CONNECTOR, sc.label, "stopped-connectivity", &zero, err);
 		return;
 	}
 	o.run_id = cy->run_id;

@@ -254,5 +254,6 @@ int main(int argc, char **argv)
 		conf_free(conf);
 		return r;
 	}
-	return run_daemon(conf_path, conf, once); /* takes conf */
+	r = run_daemon(conf_path, conf, once); /* takes conf */
+	return r < 0 ? 1 : r;                  /* a failure to start is exit 1, never an errno */
 }
