@@ -435,6 +435,9 @@ int store_export_counts(struct store *s, int64_t connector_id, struct store_expo
  * membership changes; ids, times, states and provenance are left out, so two servers with the
  * same pending set compute the same fingerprint. `ret` gets STORE_FINGERPRINT_LEN + 1 bytes. */
 int store_pending_fingerprint(struct store *s, char ret[STORE_FINGERPRINT_LEN + 1]);
+/* The same over the pending deletes only: what allow-deletes binds to, so that other changes
+ * imported meanwhile do not void an allowance. */
+int store_pending_deletes_fingerprint(struct store *s, char ret[STORE_FINGERPRINT_LEN + 1]);
 
 /* --- run history --------------------------------------------------------------------------- */
 

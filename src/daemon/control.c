@@ -181,7 +181,7 @@ static void verb_sync(struct client *c, const cJSON *req)
 static void verb_allow_deletes(struct client *c)
 {
 	struct daemon *d = c->d;
-	char fp[STORE_FINGERPRINT_LEN + 1], detail[128];
+	char fp[STORE_FINGERPRINT_LEN + 1], dfp[STORE_FINGERPRINT_LEN + 1], detail[192];
 	struct store_export_totals tot = {0};
 	int64_t graph_id = 0;
 	cJSON *j;
@@ -192,16 +192,19 @@ static void verb_allow_deletes(struct client *c)
 		r = store_export_counts(d->store, graph_id, &tot);
 	if (r >= 0)
 		r = store_pending_fingerprint(d->store, fp);
+	if (r >= 0)
+		r = store_pending_deletes_fingerprint(d->store, dfp);
 	if (r < 0) {
 		log_error("Failed to read the pending exports for allow-deletes: %s", strerror(-r));
 		client_error(c, "failed to read the pending exports");
 		return;
 	}
-	(void)snprintf(detail, sizeof(detail), "%" PRIu64 " pending deletes allowed once",
-	               tot.delete);
+	(void)snprintf(detail, sizeof(detail),
+	               "%" PRIu64 " pending deletes allowed once (deletes fingerprint %s)",
+	               tot.delete, dfp);
 	r = store_audit_add(d->store, "deletes-allowed", (int64_t)c->uid, detail, fp);
 	if (r >= 0)
-		r = store_state_set(d->store, STATUS_KEY_ALLOW_DELETES, fp);
+		r = store_state_set(d->store, STATUS_KEY_ALLOW_DELETES, dfp);
 	if (r < 0) {
 		log_error("Failed to record allow-deletes: %s", strerror(-r));
 		client_error(c, "failed to record the allowance");
@@ -213,6 +216,7 @@ static void verb_allow_deletes(struct client *c)
 	j = ok_object();
 	if (j) {
 		cJSON_AddStringToObject(j, "fingerprint", fp);
+		cJSON_AddStringToObject(j, "deletes_fingerprint", dfp);
 		cJSON_AddNumberToObject(j, "deletes", (double)tot.delete);
 	}
 	client_reply(c, j);

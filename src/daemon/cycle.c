@@ -326,7 +326,7 @@ static int threshold_check(struct cycle *cy, int64_t graph_id, char *err, size_t
 	const struct conf_threshold *t = &cy->req->conf->sync.deletion_threshold;
 	struct log_ctx ctx = {.run_id = cy->run_id_text, .connector = GRAPH_CONNECTOR};
 	struct store_export_totals tot = {0};
-	char fp[STORE_FINGERPRINT_LEN + 1], text[256];
+	char fp[STORE_FINGERPRINT_LEN + 1], dfp[STORE_FINGERPRINT_LEN + 1], text[256];
 	uint64_t limit, cs_total = 0, cs_pending;
 	char *allowed = NULL;
 	int r;
@@ -349,13 +349,17 @@ static int threshold_check(struct cycle *cy, int64_t graph_id, char *err, size_t
 		return 0;
 	}
 	r = store_pending_fingerprint(cy->s, fp);
+	if (r >= 0)
+		r = store_pending_deletes_fingerprint(cy->s, dfp);
 	if (r < 0) {
 		(void)snprintf(err, err_len, "Failed to compute the queue fingerprint: %s",
 		               strerror(-r));
 		return r;
 	}
+	/* The allowance covers exactly the pending deletes it was given for: other changes
+	 * imported meanwhile do not void it, one more or one fewer delete does. */
 	if (store_state_get(cy->s, STATUS_KEY_ALLOW_DELETES, &allowed) >= 0 && allowed &&
-	    strcmp(allowed, fp) == 0) {
+	    strcmp(allowed, dfp) == 0) {
 		free(allowed);
 		log_full(LOG_NOTICE, 0, HS_MSG_DELETES_ALLOWED, &ctx,
 		         "%" PRIu64 " deletes exceed the threshold (%" PRIu64

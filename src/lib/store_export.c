@@ -729,7 +729,7 @@ int store_export_counts(struct store *s, int64_t connector_id, struct store_expo
 	return r;
 }
 
-int store_pending_fingerprint(struct store *s, char ret[STORE_FINGERPRINT_LEN + 1])
+static int fingerprint(struct store *s, bool deletes_only, char ret[STORE_FINGERPRINT_LEN + 1])
 {
 	uint8_t digest[ATTR_DIGEST_SIZE];
 	struct attr_hash *h = NULL;
@@ -742,15 +742,18 @@ int store_pending_fingerprint(struct store *s, char ret[STORE_FINGERPRINT_LEN + 
 	r = attr_hash_new(&h);
 	if (r < 0)
 		return store_failf(s, r, "cannot start a digest");
-	r = attr_hash_add_string(h, "hybridsync pending exports v1");
+	r = attr_hash_add_string(h, deletes_only ? "hybridsync pending deletes v1"
+	                                         : "hybridsync pending exports v1");
 	if (r >= 0)
 		r = store_stmt(s,
 		               "SELECT c.name, e.op, e.object_type, e.anchor, e.target_id,"
 		               " e.changes_digest, e.members_digest"
 		               " FROM connectors c JOIN pending_exports e ON e.connector_id = c.id"
-		               " WHERE e.state <> 'done'"
+		               " WHERE e.state <> 'done' AND (?1 = 0 OR e.op = 'delete')"
 		               " ORDER BY c.name, e.object_type, e.anchor",
 		               &st);
+	if (r >= 0)
+		r = store_bind(s, st, "i", (int64_t)deletes_only);
 	if (r < 0)
 		goto out;
 	while (r >= 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
@@ -778,4 +781,14 @@ int store_pending_fingerprint(struct store *s, char ret[STORE_FINGERPRINT_LEN + 
 out:
 	attr_hash_free(h);
 	return r;
+}
+
+int store_pending_fingerprint(struct store *s, char ret[STORE_FINGERPRINT_LEN + 1])
+{
+	return fingerprint(s, false, ret);
+}
+
+int store_pending_deletes_fingerprint(struct store *s, char ret[STORE_FINGERPRINT_LEN + 1])
+{
+	return fingerprint(s, true, ret);
 }

@@ -41,7 +41,7 @@ hs_assert_eq stopped-deletion-threshold-exceeded "$(sql "$A" "SELECT status FROM
 start_daemon "$A"
 sync_wait "$A" >/dev/null
 
-echo "== allow-deletes binds to the queue's fingerprint"
+echo "== allow-deletes binds to the pending deletes"
 out=$(ctl_request "$A" '{"verb":"allow-deletes"}')
 hs_assert_eq 5 "$(jget 'd["deletes"]' <<<"$out")" "deletes allowed"
 fp=$(jget 'd["fingerprint"]' <<<"$out")
@@ -55,9 +55,15 @@ hs_assert_eq "6 deletes > limit 3" "$(key "$A" export.threshold)" "status key ex
 hs_assert_eq "$writes" "$(emu_eval 'len(data_writes)')" "write requests so far since the deletes (the lease renewals aside)"
 out=$(ctl_request "$A" '{"verb":"allow-deletes"}')
 hs_assert_eq 6 "$(jget 'd["deletes"]' <<<"$out")" "deletes allowed the second time"
+echo "== a change other than a delete, imported before the export, does not void the allowance"
+other=$(user_dns | sed -n 5p)
+printf '%s\nchangetype: modify\nreplace: displayName\ndisplayName: Changed After Allow\n' \
+    "$(ldif_dn "$other")" | ldapmodify "${ADMIN[@]}" >/dev/null
 st=$(sync_wait "$A")
 case "$st" in success|completed-*) echo "ok: allowed export: $st" ;; *) hs_fail "cycle status $st" ;; esac
 hs_assert_eq $((users - 6)) "$(emu_eval 'len(s["users"])')" "users in the tenant after the allowed deletes"
+hs_assert_eq 1 "$(emu_eval 'len([u for u in s["users"] if u["displayName"] == "Changed After Allow"])')" \
+    "the change made after allow-deletes is exported with the deletes"
 hs_assert_eq "" "$(key "$A" export.threshold)" "export.threshold cleared"
 hs_assert_eq "" "$(key "$A" export.allow_deletes)" "the allowance is used up"
 grep -q '^hybridsync_deletion_threshold_exceeded 0$' "$A/metrics.prom" || hs_fail "metrics still show the threshold hit"

@@ -823,7 +823,8 @@ static void test_exports(void)
 {
 	struct store *s = open_rw("exports.db"), *t = open_rw("exports2.db");
 	char fp1[STORE_FINGERPRINT_LEN + 1], fp2[STORE_FINGERPRINT_LEN + 1],
-	    fp3[STORE_FINGERPRINT_LEN + 1], empty[STORE_FINGERPRINT_LEN + 1];
+	    fp3[STORE_FINGERPRINT_LEN + 1], empty[STORE_FINGERPRINT_LEN + 1],
+	    dfp1[STORE_FINGERPRINT_LEN + 1], dfp2[STORE_FINGERPRINT_LEN + 1];
 	struct store_export_totals tot;
 	struct store_export *e = NULL;
 	struct store_export_filter f = {0};
@@ -850,6 +851,10 @@ static void test_exports(void)
 	CHECK(store_pending_fingerprint(t, fp2) == 0);
 	CHECK_STR_EQ(fp1, fp2); /* same set, other insertion order and provenance */
 	CHECK(strcmp(fp1, empty) != 0);
+	CHECK(store_pending_deletes_fingerprint(s, dfp1) == 0);
+	CHECK(store_pending_deletes_fingerprint(t, dfp2) == 0);
+	CHECK_STR_EQ(dfp1, dfp2);
+	CHECK(strcmp(dfp1, fp1) != 0); /* the deletes alone, not the queue */
 
 	/* upsert semantics */
 	store_get_connector(s, "graph", &graph);
@@ -911,6 +916,8 @@ static void test_exports(void)
 	}
 	CHECK(store_pending_fingerprint(s, fp3) == 0);
 	CHECK(strcmp(fp1, fp3) != 0); /* a change, a different fingerprint */
+	CHECK(store_pending_deletes_fingerprint(s, dfp2) == 0);
+	CHECK_STR_EQ(dfp1, dfp2); /* ... but the same pending deletes */
 
 	/* done exports leave the queue and its fingerprint */
 	fill_exports(t, true, "Engineer");
