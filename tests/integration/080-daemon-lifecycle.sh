@@ -152,8 +152,9 @@ hs_assert_eq 0 "$(sqlite3 "$T/hs.db" "SELECT count(*) FROM runs WHERE finished I
 out=$(ctl_request "$T/control" '{"verb":"allow-deletes"}')
 hs_assert_eq True "$(jget 'd["ok"]' <<<"$out")" "allow-deletes ok"
 fp=$(jget 'd["fingerprint"]' <<<"$out")
+dfp=$(jget 'd["deletes_fingerprint"]' <<<"$out")
 hs_assert_eq 0 "$(jget 'd["deletes"]' <<<"$out")" "allow-deletes counts no deletes"
-hs_assert_eq "$fp" "$(key export.allow_deletes)" "allowed fingerprint recorded"
+hs_assert_eq "$dfp" "$(key export.allow_deletes)" "the allowed deletes' fingerprint recorded"
 hs_assert_eq "deletes-allowed|0|$fp" \
     "$(sqlite3 "$T/hs.db" "SELECT kind, uid, fingerprint FROM audit_events ORDER BY id DESC LIMIT 1")" \
     "allow-deletes audited with the caller's uid"
