@@ -225,7 +225,14 @@ static enum import_outcome step_graph_import(struct cycle *cy)
 			cy->d->last_import_ok[1] = time(NULL);
 	}
 	step_end(cy, step, GRAPH_CONNECTOR, sc.label, status, &res.counters, err);
-	return is_stopped(status) ? IMPORT_STOPPED : (res.full ? IMPORT_FULL : IMPORT_DELTA);
+	if (is_stopped(status))
+		return IMPORT_STOPPED;
+	/* A fallback full import that changed nothing (an empty tenant keeps no delta cursor, so
+	 * each of its imports is a full one) asks for no full sync: what it saw is unchanged. */
+	if (res.full && !req->full && res.counters.adds == 0 && res.counters.updates == 0 &&
+	    res.counters.deletes == 0)
+		return IMPORT_DELTA;
+	return res.full ? IMPORT_FULL : IMPORT_DELTA;
 }
 
 static bool step_sync(struct cycle *cy, bool full)

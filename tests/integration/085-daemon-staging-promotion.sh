@@ -42,6 +42,8 @@ EOF
 st=$(sync_wait "$A")
 echo "ok: cycle after a modify and an add: $st"
 hs_assert_eq delta "$(sql "$A" "SELECT type FROM runs ORDER BY id DESC LIMIT 1")" "later cycles are delta cycles"
+hs_assert_eq delta-sync "$(sql "$A" "SELECT step FROM run_steps WHERE run_id = (SELECT max(id) FROM runs)
+    AND step LIKE '%sync'")" "the sync of a delta cycle over a still empty tenant"
 hs_assert_eq $((adds + 1)) "$(sql "$A" "SELECT count(*) FROM pending_exports WHERE op = 'add' AND object_type = 'user'")" \
     "the new user joins the pending adds"
 
