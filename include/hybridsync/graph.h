@@ -105,10 +105,10 @@ int graph_lease_read(struct graph *g, struct graph_lease *ret);
 int graph_lease_write(struct graph *g, const char *holder, const char *config_hash, int64_t now);
 
 struct graph_budget {
-	unsigned budget;        /* writes allowed per window */
-	unsigned window;        /* seconds */
-	uint64_t used_window;   /* writes in the current window */
-	uint64_t writes_total;  /* since start */
+	unsigned budget;       /* writes allowed per window */
+	unsigned window;       /* seconds */
+	uint64_t used_window;  /* writes in the current window */
+	uint64_t writes_total; /* since start */
 	uint64_t throttled_total;
 };
 void graph_get_budget(const struct graph *g, struct graph_budget *ret);

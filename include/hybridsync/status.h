@@ -3,9 +3,10 @@
  * in decimal; booleans "1"/"0". */
 #pragma once
 
-#define STATUS_KEY_PID   "daemon.pid"   /* set while running, removed at exit */
-#define STATUS_KEY_STATE "daemon.state" /* idle, importing, syncing, exporting, stopping, stopped  \
-	                                 */
+#define STATUS_KEY_PID "daemon.pid" /* set while running, removed at exit */
+#define STATUS_KEY_STATE                                                                           \
+	"daemon.state" /* idle, importing, syncing, exporting, stopping, stopped                   \
+	                */
 #define STATUS_KEY_STEP           "daemon.step"        /* human text, as in STATUS= */
 #define STATUS_KEY_STAGING        "daemon.staging"     /* the running config's staging flag */
 #define STATUS_KEY_CONFIG_HASH    "daemon.config_hash" /* the running config's hash */
