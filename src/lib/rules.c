@@ -230,43 +230,62 @@ static bool check_keys(struct pctx *p, const cJSON *o, const char *const *allowe
 	return ok;
 }
 
+/* The shape scopingFilter and joinRules share: `key` is an array of at most
+ * RULES_CLAUSES_MAX groups. The number of groups, or -EINVAL with the problem recorded. */
+static int groups_size(struct pctx *p, const cJSON *arr, const char *key, const char *what)
+{
+	if (!cJSON_IsArray(arr)) {
+		errs_add(p->errs, p->file, p->rule, 0,
+		         "\"%s\" must be an array of groups (arrays of clauses)", key);
+		return -EINVAL;
+	}
+	int ng = cJSON_GetArraySize(arr);
+	if ((size_t)ng > RULES_CLAUSES_MAX) {
+		errs_add(p->errs, p->file, p->rule, 0, "too many %s groups", what);
+		return -EINVAL;
+	}
+	return ng;
+}
+
+/* One group: an array of at most RULES_CLAUSES_MAX clauses, non-empty when asked. The number
+ * of clauses, or -EINVAL with the problem recorded. */
+static int group_size(struct pctx *p, const cJSON *g, const char *what, bool nonempty)
+{
+	if (!cJSON_IsArray(g) || (nonempty && cJSON_GetArraySize(g) == 0)) {
+		errs_add(p->errs, p->file, p->rule, 0, "a %s group must be a %sarray of clauses",
+		         what, nonempty ? "non-empty " : "");
+		return -EINVAL;
+	}
+	int nc = cJSON_GetArraySize(g);
+	if ((size_t)nc > RULES_CLAUSES_MAX) {
+		errs_add(p->errs, p->file, p->rule, 0, "too many clauses in a %s group", what);
+		return -EINVAL;
+	}
+	return nc;
+}
+
 static int parse_scope(struct pctx *p, const cJSON *arr, struct sync_rule *r)
 {
 	static const char *const keys[] = {"attribute", "operator", "value", NULL};
 	bool bad = false;
 	const cJSON *g;
 
-	if (!cJSON_IsArray(arr)) {
-		errs_add(p->errs, p->file, p->rule, 0,
-		         "\"scopingFilter\" must be an array of groups (arrays of clauses)");
-		return -EINVAL;
-	}
-	size_t ng = (size_t)cJSON_GetArraySize(arr);
-	if (ng > RULES_CLAUSES_MAX) {
-		errs_add(p->errs, p->file, p->rule, 0, "too many scoping groups");
-		return -EINVAL;
-	}
-	r->scope = calloc(ng ? ng : 1, sizeof(*r->scope));
+	int ng = groups_size(p, arr, "scopingFilter", "scoping");
+	if (ng < 0)
+		return ng;
+	r->scope = calloc(ng ? (size_t)ng : 1, sizeof(*r->scope));
 	if (!r->scope)
 		return -ENOMEM;
 	cJSON_ArrayForEach(g, arr)
 	{
 		struct rule_group *rg = &r->scope[r->n_scope++];
 		const cJSON *c;
-		if (!cJSON_IsArray(g)) {
-			errs_add(p->errs, p->file, p->rule, 0,
-			         "a scoping group must be an array of clauses");
+		int nc = group_size(p, g, "scoping", false);
+		if (nc < 0) {
 			bad = true;
 			continue;
 		}
-		size_t nc = (size_t)cJSON_GetArraySize(g);
-		if (nc > RULES_CLAUSES_MAX) {
-			errs_add(p->errs, p->file, p->rule, 0,
-			         "too many clauses in a scoping group");
-			bad = true;
-			continue;
-		}
-		rg->v = calloc(nc ? nc : 1, sizeof(*rg->v));
+		rg->v = calloc(nc ? (size_t)nc : 1, sizeof(*rg->v));
 		if (!rg->v)
 			return -ENOMEM;
 		cJSON_ArrayForEach(c, g)
@@ -329,36 +348,22 @@ static int parse_join(struct pctx *p, const cJSON *arr, struct sync_rule *r)
 	bool bad = false;
 	const cJSON *g;
 
-	if (!cJSON_IsArray(arr)) {
-		errs_add(p->errs, p->file, p->rule, 0,
-		         "\"joinRules\" must be an array of groups (arrays of clauses)");
-		return -EINVAL;
-	}
-	size_t ng = (size_t)cJSON_GetArraySize(arr);
-	if (ng > RULES_CLAUSES_MAX) {
-		errs_add(p->errs, p->file, p->rule, 0, "too many join groups");
-		return -EINVAL;
-	}
-	r->join = calloc(ng ? ng : 1, sizeof(*r->join));
+	int ng = groups_size(p, arr, "joinRules", "join");
+	if (ng < 0)
+		return ng;
+	r->join = calloc(ng ? (size_t)ng : 1, sizeof(*r->join));
 	if (!r->join)
 		return -ENOMEM;
 	cJSON_ArrayForEach(g, arr)
 	{
 		struct rule_join_group *jg = &r->join[r->n_join++];
 		const cJSON *c;
-		if (!cJSON_IsArray(g) || cJSON_GetArraySize(g) == 0) {
-			errs_add(p->errs, p->file, p->rule, 0,
-			         "a join group must be a non-empty array of clauses");
+		int nc = group_size(p, g, "join", true);
+		if (nc < 0) {
 			bad = true;
 			continue;
 		}
-		size_t nc = (size_t)cJSON_GetArraySize(g);
-		if (nc > RULES_CLAUSES_MAX) {
-			errs_add(p->errs, p->file, p->rule, 0, "too many clauses in a join group");
-			bad = true;
-			continue;
-		}
-		jg->v = calloc(nc, sizeof(*jg->v));
+		jg->v = calloc((size_t)nc, sizeof(*jg->v));
 		if (!jg->v)
 			return -ENOMEM;
 		cJSON_ArrayForEach(c, g)
