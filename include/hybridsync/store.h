@@ -230,7 +230,8 @@ int store_cs_resolve_refs(struct store *s, int64_t connector_id, uint64_t *ret_n
  * store_cs_upsert of that connector inserts without looking the anchor up first (an anchor
  * that exists takes the usual path), the first store_cs_set_refs of an attribute of the
  * object just added writes its rows without a merge, resolving targets imported before it
- * from memory, and the index of resolved references is dropped and rebuilt by
+ * from memory, foreign-key checks are off (every row points at an object just inserted),
+ * and the index of resolved references is dropped and rebuilt by
  * store_cs_bulk_end, which also resolves the rest (as store_cs_resolve_refs; ret_resolved
  * may be NULL). Begin returns 1 when bulk loading, 0 when the space is not empty (nothing
  * changes). Call both outside a transaction; end always (also after a failure or rollback).

@@ -280,11 +280,59 @@ int lconn_read_rootdse(struct ldap_ctx *c)
 	return r;
 }
 
+static bool is_alpha(char ch)
+{
+	return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
+}
+
+/* A value character that the LDAPv3 "pretty" form prints as it is, wherever it stands. */
+static bool is_plain(char ch)
+{
+	return ch > ' ' && ch < 0x7f && !strchr(",+\"\\<>;=", ch);
+}
+
+bool ldn_is_normal(const char *dn, size_t len)
+{
+	size_t i = 0;
+
+	while (i < len) {
+		/* type: a descriptor (OIDs, multi-valued RDNs and escapes take the long way) */
+		if (!is_alpha(dn[i]))
+			return false;
+		while (i < len && (is_alpha(dn[i]) || (dn[i] >= '0' && dn[i] <= '9') || dn[i] == '-'))
+			i++;
+		if (i >= len || dn[i++] != '=')
+			return false;
+		/* value: printable ASCII without specials, not starting with '#', inner spaces */
+		if (i >= len || !is_plain(dn[i]) || dn[i] == '#')
+			return false;
+		while (i < len && dn[i] != ',') {
+			if (dn[i] == ' ') {
+				if (i + 1 >= len || dn[i + 1] == ',')
+					return false; /* a trailing space is escaped */
+			} else if (!is_plain(dn[i])) {
+				return false;
+			}
+			i++;
+		}
+		if (i < len && ++i >= len)
+			return false; /* ends with a separator */
+	}
+	return len > 0;
+}
+
 int ldn_normalize(const char *dn, char **ret)
 {
 	LDAPDN ldn = NULL;
 	char *out = NULL, *copy;
 
+	if (ldn_is_normal(dn, strlen(dn))) {
+		copy = strdup(dn);
+		if (!copy)
+			return -ENOMEM;
+		*ret = copy;
+		return 0;
+	}
 	if (!*dn) {
 		copy = strdup("");
 		if (!copy)

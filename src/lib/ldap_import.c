@@ -135,8 +135,10 @@ int lsearch_paged(struct ldap_ctx *c, const char *base, const char *filter, bool
 		ldap_msgfree(chain);
 		if (r != 0)
 			break;
-		/* Page boundary: commit, report, poll for cancellation. */
-		r = lbatch_commit(c);
+		/* Page boundary: commit (in a bulk load, once enough objects are written), report,
+		 * poll for cancellation. */
+		if (c->since_commit >= lbatch_size(c) || !c->bulk)
+			r = lbatch_commit(c);
 		if (r < 0)
 			break;
 		if (c->o->progress)
@@ -208,6 +210,7 @@ int lfull_import(struct ldap_ctx *c)
 	if (r < 0)
 		goto out;
 	bulk = r == 1;
+	c->bulk = bulk;
 	r = 0;
 	for (size_t i = 0; i < c->include.n && r == 0; i++)
 		r = lsearch_paged(c, c->include.v[i], c->filter, false, full_entry);
@@ -245,7 +248,9 @@ out:
 	if (r < 0)
 		lbatch_rollback(c);
 	if (bulk) {
-		/* Stopped: what the page in progress wrote goes (as it would without bulk). */
+		/* Stopped: what the pages since the last commit wrote goes; the next full import
+		 * sees them again. */
+		c->bulk = false;
 		lbatch_rollback(c);
 		int e = store_cs_bulk_end(c->s, NULL);
 		if (e < 0 && r >= 0)

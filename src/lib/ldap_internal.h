@@ -87,6 +87,7 @@ struct ldap_ctx {
 	uint64_t estimate; /* the server's estimate of the entries (paged results), 0: unknown */
 	uint64_t since_commit;
 	bool in_txn;
+	bool bulk; /* loading an empty connector space: larger transactions */
 };
 
 /* ldap_conn.c */
@@ -99,7 +100,12 @@ int lstop(struct ldap_ctx *c, const char *status, const char *fmt, ...)
 /* A stop from an LDAP result code: down/timeouts are stopped-server-down, the rest
  * stopped-error. what: "search ou=x" etc. */
 int lstop_ldap(struct ldap_ctx *c, int rc, const char *what);
+/* The DN in the form ldap_dn2str(LDAP_DN_FORMAT_LDAPV3 | LDAP_DN_PRETTY) prints: 0 and *ret
+ * (to free), -EINVAL not a DN, -ENOMEM. */
 int ldn_normalize(const char *dn, char **ret);
+/* True when the text is a DN already in that form (the common case, which skips parsing): ASCII
+ * descriptor=value RDNs without escapes or specials. False says nothing. */
+bool ldn_is_normal(const char *dn, size_t len);
 bool ldn_is_under(const char *dn, const char *base); /* suffix on RDN boundaries, ASCII case */
 bool lscope_in(const struct ldap_ctx *c, const char *dn);
 int lctx_setup_scope(struct ldap_ctx *c);
@@ -120,6 +126,9 @@ int lanchor_from_uuid_text(const char *s, size_t len, uint8_t ret[LDAP_IMPORT_AN
 void lanchor_hex(const uint8_t *a, size_t len, char *out, size_t out_len);
 
 /* Batched transactions: one per page (or page_size objects). */
+#define LBATCH_BULK 32000
+/* Objects per transaction: page_size, or at least LBATCH_BULK in a bulk load. */
+uint64_t lbatch_size(const struct ldap_ctx *c);
 int lbatch_begin(struct ldap_ctx *c);
 int lbatch_commit(struct ldap_ctx *c);
 void lbatch_rollback(struct ldap_ctx *c);

@@ -199,6 +199,7 @@ static int rebuild_index(struct store *s)
 int store_cs_bulk_begin(struct store *s, int64_t connector_id)
 {
 	sqlite3_stmt *st;
+	bool fk_off;
 	int rc, r;
 
 	if (!s || connector_id <= 0)
@@ -208,6 +209,9 @@ int store_cs_bulk_begin(struct store *s, int64_t connector_id)
 		return r;
 	if (s->bulk.connector_id)
 		return store_failf(s, -EBUSY, "a bulk load is under way");
+	/* The pragma is a no-op inside a transaction: only a load started outside one runs
+	 * without foreign-key checks. */
+	fk_off = s->tx_depth == 0;
 	r = store_tx_begin(s);
 	if (r < 0)
 		return r;
@@ -236,8 +240,16 @@ int store_cs_bulk_begin(struct store *s, int64_t connector_id)
 		store_tx_rollback(s);
 		return r;
 	}
+	if (r == 1 && fk_off) {
+		r = store_exec(s, "PRAGMA foreign_keys = OFF");
+		if (r >= 0)
+			r = 1;
+		else
+			fk_off = false;
+	}
 	if (r == 1)
-		s->bulk = (struct store_bulk){.connector_id = connector_id, .map_ok = true};
+		s->bulk = (struct store_bulk){
+		    .connector_id = connector_id, .map_ok = true, .fk_off = fk_off};
 	return r;
 }
 
@@ -245,11 +257,13 @@ int store_cs_bulk_end(struct store *s, uint64_t *ret_resolved)
 {
 	int64_t connector_id;
 	uint64_t n = 0;
+	bool fk_off;
 	int r, e;
 
 	if (!s)
 		return -EINVAL;
 	connector_id = s->bulk.connector_id;
+	fk_off = s->bulk.fk_off;
 	store_bulk_free(s);
 	if (!connector_id) {
 		if (ret_resolved)
@@ -261,6 +275,11 @@ int store_cs_bulk_end(struct store *s, uint64_t *ret_resolved)
 	e = rebuild_index(s);
 	if (r >= 0 && e < 0)
 		r = e;
+	if (fk_off) {
+		e = store_exec(s, "PRAGMA foreign_keys = ON");
+		if (r >= 0 && e < 0)
+			r = e;
+	}
 	if (r >= 0 && ret_resolved)
 		*ret_resolved = n;
 	return r;

@@ -36,6 +36,7 @@ struct store_bulk_slot {
 struct store_bulk {
 	int64_t connector_id; /* 0: not bulk loading */
 	bool map_ok;          /* the map knows every object of the connector */
+	bool fk_off;          /* foreign keys are off for the load (turned back on at the end) */
 	struct store_bulk_slot *slots;
 	size_t n, cap; /* cap: a power of two */
 	char *arena;

@@ -2,6 +2,7 @@
  * server's escaping), scope matching on RDN boundaries, entryUUID parsing. The imports
  * themselves are tested against real servers (tests/integration/040-042). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,6 +33,88 @@ static void test_normalize(void)
 	check_norm("", "");
 	CHECK_INT_EQ(ldn_normalize("not a dn", &out), -EINVAL);
 	CHECK(out == NULL);
+}
+
+/* libldap's own answer, which the fast path must reproduce exactly. */
+static char *slow_norm(const char *in)
+{
+	LDAPDN d = NULL;
+	char *out = NULL, *copy = NULL;
+
+	if (ldap_str2dn(in, &d, LDAP_DN_FORMAT_LDAP) != LDAP_SUCCESS)
+		return NULL;
+	if (ldap_dn2str(d, &out, LDAP_DN_FORMAT_LDAPV3 | LDAP_DN_PRETTY) == LDAP_SUCCESS && out)
+		copy = strdup(out);
+	ldap_dnfree(d);
+	ldap_memfree(out);
+	return copy;
+}
+
+/* DNs that skip parsing are printed by libldap exactly as they came; others are parsed. */
+static void test_normal_form(void)
+{
+	static const char *normal[] = {
+	    "cn=John Smith,OU=Corp,DC=x", "Cn=A,Dc=X", "cn=O'Brien,dc=x", "cn=a#b,dc=x",
+	    "cn=a*b(c)d/e|f!g~h`i^j{k}l[m]n?o@p$q%r&s,dc=x", "cn=a_b-c.d:e,dc=x", "dc=x",
+	};
+	static const char *other[] = {
+	    "",         "cn=a=b,dc=x",  "cn=#ab,dc=x", "cn=a b ,dc=x", "cn=a,  dc=x",  "cn = a,dc=x",
+	    "1.2.3=a",  "cn=a+sn=b",    "cn=a\\,b",   "cn=a\\2Cb",   "cn=Zo\xc3\xab", "cn=a,dc=x;ou=b",
+	    "cn=a,",    "cn=",          "=a",          "cn=a,,dc=x",   "cn= a",        "cn=a\x01",
+	    "cn=a<b",   "cn=\"q\"",     "cn=a ",       "cn",           ",dc=x",
+	};
+	static const char *types[] = {"cn", "OU", "dc-2", "1.2.3", " cn", "cn ", "c_n"};
+	static const char *seps[] = {",", ",", ",", ", ", ";", "+", " ,"};
+	static const char alphabet[] = "abcdZZ9 #=+,\\;<>\"'.-*";
+	unsigned seed = 12345, n_fast = 0, n_parsed = 0;
+
+#define RND(n) ((seed = seed * 1103515245u + 12345u), (seed >> 16) % (n))
+	for (size_t i = 0; i < sizeof(normal) / sizeof(normal[0]); i++) {
+		char *slow = slow_norm(normal[i]);
+		CHECK(ldn_is_normal(normal[i], strlen(normal[i])));
+		CHECK_STR_EQ(slow ? slow : "(invalid)", normal[i]);
+		free(slow);
+	}
+	for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+		CHECK(!ldn_is_normal(other[i], strlen(other[i])));
+	/* Random DNs made of the pieces that matter: whenever the fast path says "as it is",
+	 * libldap must agree, and ldn_normalize must give libldap's answer either way. */
+	for (int n = 0; n < 100000; n++) {
+		char dn[96] = "", *mine = NULL, *slow;
+		unsigned n_rdn = 1 + RND(3);
+		for (unsigned k = 0; k < n_rdn; k++) {
+			size_t len = strlen(dn), vlen = RND(7);
+			if (k > 0)
+				strcat(dn, seps[RND(sizeof(seps) / sizeof(seps[0]))]);
+			strcat(dn, types[RND(sizeof(types) / sizeof(types[0]))]);
+			strcat(dn, "=");
+			len = strlen(dn);
+			for (size_t v = 0; v < vlen; v++)
+				dn[len + v] = alphabet[RND(sizeof(alphabet) - 1)];
+			dn[len + vlen] = '\0';
+		}
+		slow = slow_norm(dn);
+		n_fast += ldn_is_normal(dn, strlen(dn));
+		n_parsed += slow != NULL && !ldn_is_normal(dn, strlen(dn));
+		if (ldn_is_normal(dn, strlen(dn)) && (!slow || strcmp(slow, dn) != 0)) {
+			CHECK_STR_EQ(slow ? slow : "(invalid)", dn);
+			free(slow);
+			break;
+		}
+		if (ldn_normalize(dn, &mine) == 0) {
+			CHECK_STR_EQ(mine, slow ? slow : "(invalid)");
+		} else {
+			CHECK(slow == NULL);
+		}
+		free(mine);
+		free(slow);
+	}
+#undef RND
+	/* Both paths were exercised. */
+	CHECK(n_fast > 1000);
+	CHECK(n_parsed > 1000);
+	printf("normal form: %u of 100000 random DNs took the fast path, %u were parsed\n",
+	       n_fast, n_parsed);
 }
 
 static void test_under(void)
@@ -72,6 +155,7 @@ static void test_uuid(void)
 int main(void)
 {
 	test_normalize();
+	test_normal_form();
 	test_under();
 	test_uuid();
 	return check_finish();

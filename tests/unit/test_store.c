@@ -602,6 +602,20 @@ static void test_bulk(void)
 	/* the second full import finds the space filled: no bulk load */
 	CHECK_INT_EQ(store_cs_bulk_begin(s[0], ad[0]), 0);
 	CHECK(store_check_integrity(s[0], true) == 0);
+	/* the load ran without foreign-key checks; they are back: deleting alice unresolves the
+	 * group's reference to her (ON DELETE SET NULL) and drops her own (CASCADE) */
+	{
+		struct refs r = {0};
+		CHECK(store_cs_delete(s[0], ids[0][0]) == 0);
+		CHECK(store_cs_get_refs(s[0], ids[0][1], "member", collect_ref, &r) == 0);
+		CHECK_INT_EQ(r.n, 2);
+		CHECK_INT_EQ(r.target[0], 0);
+		CHECK_INT_EQ(r.target[1], ids[0][7]);
+		r.n = 0;
+		CHECK(store_cs_get_referrers(s[0], ids[0][2], collect_ref, &r) == 0);
+		CHECK_INT_EQ(r.n, 0);
+		CHECK(store_check_integrity(s[0], true) == 0);
+	}
 	store_close(s[0]);
 	store_close(s[1]);
 
