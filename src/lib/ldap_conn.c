@@ -152,6 +152,88 @@ static int stop_connect(struct ldap_ctx *c, int rc, const char *what, bool tls)
 	             *d ? ": " : "", d);
 }
 
+/* A read-ahead layer under libldap's protocol layers: libldap reads each message with a
+ * poll(2) and two read(2)s (its length, then the rest); through this buffer one read(2) serves
+ * dozens of entries. The buffer is allocated before the layer is pushed, so pushing it cannot
+ * leave a half-made layer behind. */
+#define READAHEAD_SIZE (64u * 1024u)
+
+struct readahead {
+	size_t start, end;
+	char buf[READAHEAD_SIZE];
+};
+
+static int ra_setup(Sockbuf_IO_Desc *d, void *arg)
+{
+	d->sbiod_pvt = arg;
+	return 0;
+}
+
+static int ra_remove(Sockbuf_IO_Desc *d)
+{
+	free(d->sbiod_pvt);
+	d->sbiod_pvt = NULL;
+	return 0;
+}
+
+static int ra_ctrl(Sockbuf_IO_Desc *d, int opt, void *arg)
+{
+	struct readahead *ra = d->sbiod_pvt;
+
+	if (opt == LBER_SB_OPT_DATA_READY && ra->start < ra->end)
+		return 1;
+	return LBER_SBIOD_CTRL_NEXT(d, opt, arg);
+}
+
+static ber_slen_t ra_read(Sockbuf_IO_Desc *d, void *buf, ber_len_t len)
+{
+	struct readahead *ra = d->sbiod_pvt;
+	ber_slen_t n;
+
+	if (ra->start == ra->end) {
+		if (len >= READAHEAD_SIZE) /* large reads go straight through */
+			return LBER_SBIOD_READ_NEXT(d, buf, len);
+		n = LBER_SBIOD_READ_NEXT(d, ra->buf, READAHEAD_SIZE);
+		if (n <= 0)
+			return n;
+		ra->start = 0;
+		ra->end = (size_t)n;
+	}
+	if (len > ra->end - ra->start)
+		len = ra->end - ra->start;
+	memcpy(buf, ra->buf + ra->start, len);
+	ra->start += len;
+	return (ber_slen_t)len;
+}
+
+static ber_slen_t ra_write(Sockbuf_IO_Desc *d, void *buf, ber_len_t len)
+{
+	return LBER_SBIOD_WRITE_NEXT(d, buf, len);
+}
+
+static Sockbuf_IO readahead_io = {
+    .sbi_setup = ra_setup,
+    .sbi_remove = ra_remove,
+    .sbi_ctrl = ra_ctrl,
+    .sbi_read = ra_read,
+    .sbi_write = ra_write,
+};
+
+/* Pushes the layer above TCP (below TLS). Without it everything works, only slower. */
+static void push_readahead(struct ldap_ctx *c)
+{
+	Sockbuf *sb = NULL;
+	struct readahead *ra;
+
+	if (ldap_get_option(c->ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS || !sb)
+		return;
+	ra = calloc(1, sizeof(*ra));
+	if (!ra)
+		return;
+	if (ber_sockbuf_add_io(sb, &readahead_io, LBER_SBIOD_LEVEL_PROVIDER, ra) < 0)
+		free(ra); /* the descriptor could not be allocated: nothing was pushed */
+}
+
 int lconn_open(struct ldap_ctx *c)
 {
 	const struct conf_ad *conf = c->conf;
@@ -187,6 +269,8 @@ int lconn_open(struct ldap_ctx *c)
 		if (rc != LDAP_SUCCESS)
 			return stop_connect(c, rc, "connect", tls);
 	}
+
+	push_readahead(c);
 
 	if (conf->bind_dn) {
 		char *pw = NULL;
