@@ -59,6 +59,9 @@ struct ldap_import_result {
 	const char *method; /* "full", "dirsync", "usn", "syncrepl" (static string) */
 	struct store_step_counters counters;
 	char error[LDAP_IMPORT_ERROR_MAX]; /* why a stopped-* step stopped, with the LDAP error */
+	/* Why a delta import ran as a full import (no cursor, or the server refused it, with its
+	 * answer); "" when it did not. */
+	char note[LDAP_IMPORT_ERROR_MAX];
 };
 
 /* Runs one import step. Returns 0 when the step ran, whatever its status (a server that is

@@ -184,6 +184,12 @@ static enum import_outcome step_ad_import(struct cycle *cy)
 	} else {
 		status = res.status[0] ? res.status : "stopped-error";
 		(void)snprintf(err, sizeof(err), "%s", res.error);
+		if (res.note[0]) {
+			struct log_ctx ctx = {.run_id = cy->run_id_text,
+			                      .connector = LDAP_IMPORT_CONNECTOR};
+			log_full(LOG_NOTICE, 0, NULL, &ctx, "%s: runs as a full import: %s",
+			         sc.label, res.note);
+		}
 		if (res.status[0] && !is_stopped(status))
 			cy->d->last_import_ok[0] = time(NULL);
 	}

@@ -62,6 +62,17 @@ int lstop(struct ldap_ctx *c, const char *status, const char *fmt, ...)
 	return 1;
 }
 
+void lfallback(struct ldap_ctx *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (c->ret->note[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(c->ret->note, sizeof(c->ret->note), fmt, ap);
+	va_end(ap);
+}
+
 bool lerr_is_down(int rc)
 {
 	return rc == LDAP_SERVER_DOWN || rc == LDAP_CONNECT_ERROR || rc == LDAP_TIMEOUT ||
@@ -383,7 +394,8 @@ bool ldn_is_normal(const char *dn, size_t len)
 		/* type: a descriptor (OIDs, multi-valued RDNs and escapes take the long way) */
 		if (!is_alpha(dn[i]))
 			return false;
-		while (i < len && (is_alpha(dn[i]) || (dn[i] >= '0' && dn[i] <= '9') || dn[i] == '-'))
+		while (i < len &&
+		       (is_alpha(dn[i]) || (dn[i] >= '0' && dn[i] <= '9') || dn[i] == '-'))
 			i++;
 		if (i >= len || dn[i++] != '=')
 			return false;
@@ -520,6 +532,9 @@ int lctx_setup_scope(struct ldap_ctx *c)
 	return r;
 }
 
+/* Only replicated attributes: a per-DC one (whenChanged, uSNChanged) differs between DCs and is
+ * not reported by DirSync, so a later full import or a fail-over to another DC would see every
+ * object changed. */
 static const char *const default_attrs[] = {"objectGUID",
                                             "objectSid",
                                             "mS-DS-ConsistencyGuid",
@@ -554,7 +569,6 @@ static const char *const default_attrs[] = {"objectGUID",
                                             "info",
                                             "objectClass",
                                             "entryUUID",
-                                            "whenChanged",
                                             "member",
                                             "manager"};
 

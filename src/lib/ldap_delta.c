@@ -221,13 +221,26 @@ static int dirsync_run(struct ldap_ctx *c, const void *cookie, size_t len, const
 				                       &sctrls, 0);
 				if (rc != LDAP_SUCCESS) {
 					r = lstop_ldap(c, rc, "DirSync result");
-				} else if (err == LDAP_INSUFFICIENT_ACCESS ||
-				           err == LDAP_UNAVAILABLE_CRITICAL_EXTENSION) {
+				} else if (err == LDAP_INSUFFICIENT_ACCESS) {
+					/* The replication right is gone: poll uSNChanged. (An
+					 * unavailable critical extension from a DC that lists
+					 * DirSync is about the cookie: Samba's "Unable to
+					 * unmarshall cookie".) */
+					lfallback(c, "the server refused DirSync: %s (%d)%s%s",
+					          ldap_err2string(err), err,
+					          errmsg && *errmsg ? ": " : "",
+					          errmsg ? errmsg : "");
 					r = 3;
 				} else if (lerr_is_down(err)) {
 					r = lstop_ldap(c, err, "DirSync");
 				} else if (err != LDAP_SUCCESS) {
-					r = 2; /* cookie refused: a full import */
+					/* cookie refused (too old, or not this server's): a full
+					 * import */
+					lfallback(
+					    c, "the server refused the DirSync cookie: %s (%d)%s%s",
+					    ldap_err2string(err), err,
+					    errmsg && *errmsg ? ": " : "", errmsg ? errmsg : "");
+					r = 2;
 				} else {
 					LDAPControl *rc2 =
 					    ldap_control_find(LDAP_OID_DIRSYNC, sctrls, NULL);
@@ -287,8 +300,10 @@ int ldelta_dirsync(struct ldap_ctx *c, const void *cookie, size_t len)
 
 	char **attrs;
 
-	if (!c->nc)
+	if (!c->nc) {
+		lfallback(c, "the naming context of base_dn is unknown: DirSync cannot run");
 		return 2;
+	}
 	/* DirSync leaves out objects none of whose requested attributes changed: a rename or a
 	 * move changes only name (and the parent), so ask for those too (they are not stored). */
 	attrs = calloc(c->n_attrs + 3, sizeof(*attrs));
@@ -324,12 +339,16 @@ int ldelta_usn(struct ldap_ctx *c, const char *usn)
 	unsigned long long from;
 	int r;
 
-	if (!c->nc || !c->usn)
+	if (!c->nc || !c->usn) {
+		lfallback(c, "the server gives no naming context or highestCommittedUSN");
 		return 2;
+	}
 	errno = 0;
 	from = strtoull(usn, &end, 10);
-	if (errno || end == usn || *end)
+	if (errno || end == usn || *end) {
+		lfallback(c, "the stored uSNChanged cursor is not a number");
 		return 2;
+	}
 	/* Tombstones and objects moved out of scope are found from the naming context head. */
 	r = snprintf(filter, sizeof(filter), "(&%s(uSNChanged>=%llu))", c->filter, from + 1);
 	if (r < 0 || (size_t)r >= sizeof(filter))

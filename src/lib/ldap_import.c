@@ -307,8 +307,10 @@ static int run_delta(struct ldap_ctx *c)
 	size_t len = 0;
 	int r;
 
-	if (!method)
+	if (!method) {
+		lfallback(c, "change_tracking finds no delta method on this server");
 		return 2;
+	}
 	r = store_get_cursor(c->s, c->connector_id, part, kind, &val, &len, NULL);
 	if (r == -ENOENT && kind == STORE_CURSOR_DIRSYNC) {
 		/* No DirSync cookie (the account lacked the right at the last full import). */
@@ -316,8 +318,10 @@ static int run_delta(struct ldap_ctx *c)
 		method = "usn";
 		r = store_get_cursor(c->s, c->connector_id, part, kind, &val, &len, NULL);
 	}
-	if (r == -ENOENT)
+	if (r == -ENOENT) {
+		lfallback(c, "no %s cursor is stored (no complete full import yet)", method);
 		return 2;
+	}
 	if (r < 0)
 		return r;
 	c->ret->method = method;
@@ -330,6 +334,9 @@ static int run_delta(struct ldap_ctx *c)
 			c->ret->method = "usn";
 			r = store_get_cursor(c->s, c->connector_id, part, STORE_CURSOR_USN, &val,
 			                     &len, NULL);
+			if (r == -ENOENT)
+				lfallback(c, "DirSync is refused (no replication right) and no "
+				             "uSNChanged cursor is stored");
 			r = r == 0 ? ldelta_usn(c, val) : (r == -ENOENT ? 2 : r);
 		}
 	} else if (kind == STORE_CURSOR_USN) {
@@ -417,7 +424,11 @@ static int import_step(const struct conf_ad *conf, struct store *s,
 		r = run_delta(&c);
 		if (r == 2) {
 			/* No cursor, or the server refused it as too old: full import. */
+			char note[sizeof(ret->note)];
+			memcpy(note, ret->note, sizeof(note));
 			*ret = (struct ldap_import_result){.method = "full"};
+			memcpy(ret->note, note, sizeof(note));
+			lbatch_rollback(&c); /* what the refused delta wrote, if anything */
 			c.gen = 0;
 			c.in_scope = 0;
 			r = 0;

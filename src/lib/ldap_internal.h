@@ -100,6 +100,8 @@ int lstop(struct ldap_ctx *c, const char *status, const char *fmt, ...)
 /* A stop from an LDAP result code: down/timeouts are stopped-server-down, the rest
  * stopped-error. what: "search ou=x" etc. */
 int lstop_ldap(struct ldap_ctx *c, int rc, const char *what);
+/* Records why a delta import falls back to a full import (the first reason is kept). */
+void lfallback(struct ldap_ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The DN in the form ldap_dn2str(LDAP_DN_FORMAT_LDAPV3 | LDAP_DN_PRETTY) prints: 0 and *ret
  * (to free), -EINVAL not a DN, -ENOMEM. */
 int ldn_normalize(const char *dn, char **ret);

@@ -282,9 +282,16 @@ static int refresh(struct ldap_ctx *c, struct sync_state *st, const void *cookie
 			rc = ldap_parse_result(c->ld, msg, &err, NULL, &errmsg, NULL, &sctrls, 0);
 			if (rc != LDAP_SUCCESS)
 				r = lstop_ldap(c, rc, "syncrepl result");
-			else if (err == LDAP_SYNC_REFRESH_REQUIRED)
+			else if (err == LDAP_SYNC_REFRESH_REQUIRED ||
+			         (apply && err == LDAP_UNWILLING_TO_PERFORM)) {
+				/* e-syncRefreshRequired, or a cookie the server will not take
+				 * (slapd: "consumer state is newer than provider", after a restore
+				 * from backup). */
+				lfallback(c, "the server refused the syncrepl cookie: %s (%d)%s%s",
+				          ldap_err2string(err), err, errmsg && *errmsg ? ": " : "",
+				          errmsg ? errmsg : "");
 				r = 2;
-			else if (!apply && err != LDAP_SUCCESS && !lerr_is_down(err))
+			} else if (!apply && err != LDAP_SUCCESS && !lerr_is_down(err))
 				r = 2; /* no cookie to be had: deltas will be full imports */
 			else if (err == LDAP_NO_SUCH_OBJECT)
 				r = lstop(c, "stopped-error", "base '%s' does not exist: %s (32)",

@@ -32,7 +32,7 @@ ATTRS="objectGUID objectSid mS-DS-ConsistencyGuid sAMAccountName userPrincipalNa
 displayName givenName sn cn mail mailNickname proxyAddresses description department title
 telephoneNumber mobile company employeeID employeeNumber physicalDeliveryOfficeName streetAddress l st
 postalCode c co isCriticalSystemObject adminDescription groupType info objectClass entryUUID
-whenChanged member manager isDeleted"
+member manager isDeleted"
 FILTER='(|(objectClass=inetOrgPerson)(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=user)(objectClass=group)(objectClass=contact))'
 secs() { awk -v ms="$1" 'BEGIN { printf "%.2f", ms / 1000 }'; }
 

@@ -5,7 +5,8 @@
 # nothing; RFC 4533 delta imports then see an add, a modify, a rename, a move within scope, a move
 # out of scope, a delete (its group loses the member) and a membership change, each exactly once,
 # and nothing else. The first delta after the offline load gets slapd's present phase, the
-# second an explicit delete list: both are checked the same way.
+# second an explicit delete list: both are checked the same way. A cookie slapd refuses makes the
+# next delta a full import that says why and obsoletes nothing.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
 
@@ -250,4 +251,28 @@ hs_assert_eq "success syncrepl adds=0 updates=1 deletes=1 errors=0" "$(counters 
 hs_assert_eq "$(printf '%s\n' "Nora New:update" "$(rdn "$DEL2"):delete" | sort | paste -sd' ')" "$(pending)" \
     "pending imports after the second delta"
 compare "after the second delta"
+
+# --- a cookie the server refuses: a full import instead, which obsoletes nothing it saw ---------
+"$TOOL" -c "$T/hs.conf" --clear-pending
+# A consumer state newer than the server's own is what a directory restored from a backup sees;
+# slapd refuses it (53).
+"$HS_PY" - "$T/hs.db" <<'EOF'
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+n = db.execute("UPDATE cursors SET value = ? WHERE kind = 'syncrepl'",
+               (b"rid=000,csn=29990101000000.000000Z#000000#000#000000",)).rowcount
+db.commit()
+assert n == 1, "expected one syncrepl cursor, found %d" % n
+EOF
+out=$("$TOOL" -c "$T/hs.conf") || hs_fail "delta import with a refused cookie: $out"
+hs_assert_eq "success full adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" \
+    "a refused cookie: the delta runs as a full import, which changes nothing"
+hs_assert_contains "$(field "$out" note)" "the server refused the syncrepl cookie" "the note says why"
+hs_assert_contains "$(field "$out" note)" "(53)" "with the server's answer"
+hs_assert_eq "" "$(pending)" "nothing pending after the fallback"
+compare "after the fallback"
+out=$("$TOOL" -c "$T/hs.conf") || hs_fail "delta import after the fallback: $out"
+hs_assert_eq "success syncrepl adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" \
+    "the fallback stored a fresh cookie: deltas again"
+hs_assert_eq "" "$(field "$out" note)" "no note on a delta that ran as one"
 echo "PASS"

@@ -5,7 +5,10 @@
 # completely through ranged retrieval (member;range=0-1499, then the rest). DirSync delta imports
 # then see an add, a modify, a rename, a move within scope, a move out of scope, a delete (its
 # groups lose the member) and membership adds and removes (also on the big group) each exactly
-# once; with change_tracking = usn the uSNChanged poll does the same.
+# once; with change_tracking = usn the uSNChanged poll does the same. A DirSync cookie the DC
+# cannot read makes the next delta a full import that says why and finds nothing changed (the
+# default attributes are replicated ones only: a per-DC whenChanged made every group whose
+# members changed look changed again).
 # fixtures: samba
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
@@ -262,6 +265,21 @@ compare "after the DirSync delta"
 hs_assert_eq "$((N - 1))" "$(refs_of big-group)" "members of the big group after one was removed"
 out=$("$TOOL" -c "$T/hs.conf") || hs_fail "delta import: $out"
 hs_assert_eq "success dirsync adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" "a repeated DirSync sees nothing new"
+
+# --- a DirSync cookie the DC refuses: a full import instead, which changes nothing -------------
+"$TOOL" -c "$T/hs.conf" --clear-pending
+good=$(sqlite3 "$T/hs.db" "SELECT hex(value) FROM cursors WHERE kind = 'dirsync'")
+[ -n "$good" ] || hs_fail "no DirSync cookie stored"
+# the cookie's header kept, its body (the DC's invocation id and USNs) replaced by junk
+sqlite3 "$T/hs.db" "UPDATE cursors SET value = x'${good:0:16}' || randomblob(length(value) - 8) WHERE kind = 'dirsync'"
+out=$("$TOOL" -c "$T/hs.conf") || hs_fail "delta import with a refused DirSync cookie: $out"
+hs_assert_eq "success full adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" \
+    "a refused DirSync cookie: the delta runs as a full import, which changes nothing"
+hs_assert_contains "$(field "$out" note)" "the server refused the DirSync cookie" "the note says why"
+hs_assert_eq "" "$(pending)" "nothing pending after the fallback"
+out=$("$TOOL" -c "$T/hs.conf") || hs_fail "delta import after the fallback: $out"
+hs_assert_eq "success dirsync adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" \
+    "the fallback stored a fresh DirSync cookie: deltas again"
 
 # --- uSNChanged poll ---------------------------------------------------------------------------
 "$TOOL" -c "$T/hs.conf" --clear-pending

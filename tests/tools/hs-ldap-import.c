@@ -1,7 +1,7 @@
 /* Test driver for the AD connector: runs one import step (in a run/step of its own) and prints
  * status, method and counters as one JSON line, or dumps the 'ad' connector space.
  *
- *   hs-ldap-import -c CONF [--full] [--db PATH] [--page-size N]
+ *   hs-ldap-import -c CONF [--full] [--db PATH] [--page-size N] [--rules]
  *                  [--on-progress-at N --on-progress-exec CMD] [--cancel-after N]
  *   hs-ldap-import -c CONF [--db PATH] --dump          CS objects as JSON lines
  *   hs-ldap-import -c CONF [--db PATH] --clear-pending what sync would do with pending imports
@@ -9,7 +9,9 @@
  * Exit 0 when the import succeeded (success, completed-warnings), 1 when it stopped, 2 on a
  * usage or local error. --on-progress-exec runs CMD (sh -c) once, from the progress callback,
  * when N objects have been processed: tests stop the server in the middle of an import.
- * --cancel-after N: the cancel callback says yes once N objects have been processed. */
+ * --cancel-after N: the cancel callback says yes once N objects have been processed.
+ * --rules: import the attributes the config's sync rules read, as hybridsyncd does (without
+ * it, the connector's default set). The JSON line has "note": why a delta ran as a full. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
@@ -20,6 +22,7 @@
 #include "hybridsync/conf.h"
 #include "hybridsync/ldap_import.h"
 #include "hybridsync/store.h"
+#include "hybridsync/sync.h"
 
 static unsigned long long progress_at;
 static const char *progress_exec;
@@ -132,10 +135,12 @@ int main(int argc, char **argv)
 	    {"on-progress-at", required_argument, NULL, 'a'},
 	    {"on-progress-exec", required_argument, NULL, 'e'},
 	    {"cancel-after", required_argument, NULL, 'x'},
+	    {"rules", no_argument, NULL, 'r'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *conf_path = NULL, *db = NULL;
-	bool full = false, dump = false, clear = false;
+	bool full = false, dump = false, clear = false, with_rules = false;
+	struct sync_rules *rules = NULL;
 	unsigned long page_size = 0;
 	struct conf *conf = NULL;
 	struct conf_errors *errs = NULL;
@@ -177,6 +182,9 @@ int main(int argc, char **argv)
 		case 'e':
 			progress_exec = optarg;
 			break;
+		case 'r':
+			with_rules = true;
+			break;
 		case 'x':
 			errno = 0;
 			cancel_after = strtoull(optarg, &end, 10);
@@ -184,9 +192,10 @@ int main(int argc, char **argv)
 				return 2;
 			break;
 		default:
-			fprintf(stderr,
-			        "usage: hs-ldap-import -c CONF [--full] [--db PATH] [--dump] "
-			        "[--clear-pending]\n");
+			fprintf(
+			    stderr,
+			    "usage: hs-ldap-import -c CONF [--full] [--db PATH] [--rules] [--dump] "
+			    "[--clear-pending]\n");
 			return 2;
 		}
 	}
@@ -203,6 +212,18 @@ int main(int argc, char **argv)
 	}
 	if (page_size)
 		conf->ad.page_size = (unsigned)page_size;
+	if (with_rules) {
+		conf_errors_free(errs);
+		errs = NULL;
+		r = sync_rules_load(conf, &rules, &errs);
+		if (r < 0) {
+			for (size_t i = 0; errs && i < errs->n; i++)
+				fprintf(stderr, "%s\n", errs->v[i].text);
+			fprintf(stderr, "hs-ldap-import: cannot load the rules: %s\n",
+			        strerror(-r));
+			goto out;
+		}
+	}
 	r = store_open(db ? db : conf->sync.database, 0, &s, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "hs-ldap-import: cannot open the store: %s %s\n", strerror(-r),
@@ -233,6 +254,8 @@ int main(int argc, char **argv)
 	    .cancelled = on_cancelled,
 	};
 	struct ldap_import_result res;
+	if (rules)
+		o.attributes = sync_rules_attributes(rules, "ad", &o.n_attributes);
 	(void)conf_hash(conf, hash);
 	r = store_run_begin(s, full ? STORE_RUN_INITIAL : STORE_RUN_DELTA, hash, &run);
 	if (r == 0)
@@ -266,6 +289,7 @@ int main(int argc, char **argv)
 	cJSON_AddNumberToObject(j, "errors", (double)res.counters.errors);
 	cJSON_AddNumberToObject(j, "objects", (double)res.counters.objects);
 	cJSON_AddStringToObject(j, "error", res.error);
+	cJSON_AddStringToObject(j, "note", res.note);
 	cJSON_AddNumberToObject(j, "run_id", (double)run);
 	char *txt = cJSON_PrintUnformatted(j);
 	if (txt)
@@ -275,6 +299,7 @@ int main(int argc, char **argv)
 	rc = strncmp(res.status, "stopped", 7) == 0 ? 1 : 0;
 out:
 	store_close(s);
+	sync_rules_free(rules);
 	conf_errors_free(errs);
 	conf_free(conf);
 	return rc;

@@ -54,14 +54,38 @@ static char *slow_norm(const char *in)
 static void test_normal_form(void)
 {
 	static const char *normal[] = {
-	    "cn=John Smith,OU=Corp,DC=x", "Cn=A,Dc=X", "cn=O'Brien,dc=x", "cn=a#b,dc=x",
-	    "cn=a*b(c)d/e|f!g~h`i^j{k}l[m]n?o@p$q%r&s,dc=x", "cn=a_b-c.d:e,dc=x", "dc=x",
+	    "cn=John Smith,OU=Corp,DC=x",
+	    "Cn=A,Dc=X",
+	    "cn=O'Brien,dc=x",
+	    "cn=a#b,dc=x",
+	    "cn=a*b(c)d/e|f!g~h`i^j{k}l[m]n?o@p$q%r&s,dc=x",
+	    "cn=a_b-c.d:e,dc=x",
+	    "dc=x",
 	};
 	static const char *other[] = {
-	    "",         "cn=a=b,dc=x",  "cn=#ab,dc=x", "cn=a b ,dc=x", "cn=a,  dc=x",  "cn = a,dc=x",
-	    "1.2.3=a",  "cn=a+sn=b",    "cn=a\\,b",   "cn=a\\2Cb",   "cn=Zo\xc3\xab", "cn=a,dc=x;ou=b",
-	    "cn=a,",    "cn=",          "=a",          "cn=a,,dc=x",   "cn= a",        "cn=a\x01",
-	    "cn=a<b",   "cn=\"q\"",     "cn=a ",       "cn",           ",dc=x",
+	    "",
+	    "cn=a=b,dc=x",
+	    "cn=#ab,dc=x",
+	    "cn=a b ,dc=x",
+	    "cn=a,  dc=x",
+	    "cn = a,dc=x",
+	    "1.2.3=a",
+	    "cn=a+sn=b",
+	    "cn=a\\,b",
+	    "cn=a\\2Cb",
+	    "cn=Zo\xc3\xab",
+	    "cn=a,dc=x;ou=b",
+	    "cn=a,",
+	    "cn=",
+	    "=a",
+	    "cn=a,,dc=x",
+	    "cn= a",
+	    "cn=a\x01",
+	    "cn=a<b",
+	    "cn=\"q\"",
+	    "cn=a ",
+	    "cn",
+	    ",dc=x",
 	};
 	static const char *types[] = {"cn", "OU", "dc-2", "1.2.3", " cn", "cn ", "c_n"};
 	static const char *seps[] = {",", ",", ",", ", ", ";", "+", " ,"};
@@ -113,8 +137,8 @@ static void test_normal_form(void)
 	/* Both paths were exercised. */
 	CHECK(n_fast > 1000);
 	CHECK(n_parsed > 1000);
-	printf("normal form: %u of 100000 random DNs took the fast path, %u were parsed\n",
-	       n_fast, n_parsed);
+	printf("normal form: %u of 100000 random DNs took the fast path, %u were parsed\n", n_fast,
+	       n_parsed);
 }
 
 static void test_under(void)
