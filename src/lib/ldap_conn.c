@@ -383,7 +383,19 @@ static bool is_alpha(char ch)
 /* A value character that the LDAPv3 "pretty" form prints as it is, wherever it stands. */
 static bool is_plain(char ch)
 {
-	return ch > ' ' && ch < 0x7f && !strchr(",+\"\\<>;=", ch);
+	switch (ch) {
+	case ',':
+	case '+':
+	case '"':
+	case '\\':
+	case '<':
+	case '>':
+	case ';':
+	case '=':
+		return false;
+	default:
+		return ch > ' ' && ch < 0x7f;
+	}
 }
 
 bool ldn_is_normal(const char *dn, size_t len)
@@ -580,6 +592,50 @@ static int add_attr(struct lstrv *l, const char *name)
 	return lstrv_push(l, name, strlen(name));
 }
 
+static size_t name_hash(const char *name, size_t len)
+{
+	size_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (size_t)(unsigned char)(name[i] | 0x20)) * 16777619u;
+	return h;
+}
+
+bool lattr_requested(const struct ldap_ctx *c, const char *name, size_t len)
+{
+	size_t mask = c->attr_tab_cap - 1;
+
+	if (!c->attr_tab)
+		return false;
+	for (size_t i = name_hash(name, len) & mask;; i = (i + 1) & mask) {
+		const char *t = c->attr_tab[i];
+		if (!t)
+			return false;
+		if (strncasecmp(t, name, len) == 0 && t[len] == '\0')
+			return true;
+	}
+}
+
+/* Every attribute of every entry is looked up: a table, not a scan of the list. */
+static int build_attr_tab(struct ldap_ctx *c)
+{
+	size_t cap = 16;
+
+	while (cap < 2 * c->n_attrs)
+		cap *= 2;
+	c->attr_tab = calloc(cap, sizeof(*c->attr_tab));
+	if (!c->attr_tab)
+		return -ENOMEM;
+	c->attr_tab_cap = cap;
+	for (size_t k = 0; k < c->n_attrs; k++) {
+		size_t i = name_hash(c->attrs[k], strlen(c->attrs[k])) & (cap - 1);
+		while (c->attr_tab[i])
+			i = (i + 1) & (cap - 1);
+		c->attr_tab[i] = c->attrs[k];
+	}
+	return 0;
+}
+
 int lctx_setup_attrs(struct ldap_ctx *c)
 {
 	static const char *const always[] = {"objectGUID", "entryUUID", "objectClass",
@@ -604,6 +660,9 @@ int lctx_setup_attrs(struct ldap_ctx *c)
 	c->attrs = l.v;
 	c->n_attrs = l.n;
 	c->attrs_read = c->attrs;
+	r = build_attr_tab(c);
+	if (r < 0)
+		return r;
 	if (c->is_ad) {
 		c->attrs_read = calloc(l.n + 1, sizeof(char *));
 		if (!c->attrs_read)

@@ -81,14 +81,6 @@ int lanchor_from_uuid_text(const char *s, size_t len, uint8_t ret[LDAP_IMPORT_AN
 	return j == LDAP_IMPORT_ANCHOR_SIZE ? 0 : -EINVAL;
 }
 
-static bool requested(const struct ldap_ctx *c, const char *name, size_t len)
-{
-	for (size_t i = 0; i < c->n_attrs; i++)
-		if (strncasecmp(c->attrs[i], name, len) == 0 && c->attrs[i][len] == '\0')
-			return true;
-	return false;
-}
-
 static bool is_ref(const char *name)
 {
 	return strcasecmp(name, "member") == 0 || strcasecmp(name, "manager") == 0;
@@ -276,7 +268,7 @@ static int read_attr(struct ldap_ctx *c, const char *raw_dn, enum lread_mode mod
 		             strncasecmp(vals[0].bv_val, "TRUE", 4) == 0;
 		goto out;
 	}
-	if (!requested(c, name, blen))
+	if (!lattr_requested(c, name, blen))
 		goto out;
 	if (semi) {
 		range = parse_range(semi, &low, &high);

@@ -454,6 +454,7 @@ static int import_step(const struct conf_ad *conf, struct store *s,
 	if (c.attrs_read != c.attrs)
 		free(c.attrs_read);
 	free(c.attrs);
+	free(c.attr_tab);
 	free(c.filter);
 	free(c.nc);
 	free(c.usn);

@@ -76,6 +76,8 @@ struct ldap_ctx {
 	char *filter; /* the object classes imported */
 	char **attrs; /* NULL-terminated request list */
 	size_t n_attrs;
+	const char **attr_tab; /* the same names in an open-addressing table (ASCII case folded) */
+	size_t attr_tab_cap;   /* a power of two, at least twice n_attrs */
 	/* For reads of whole objects: on AD, member is asked for as member;range=0-1499, so ranged
 	 * retrieval is taken (and tested) against any DC, not only those that force it. */
 	char **attrs_read;
@@ -112,6 +114,8 @@ bool ldn_is_under(const char *dn, const char *base); /* suffix on RDN boundaries
 bool lscope_in(const struct ldap_ctx *c, const char *dn);
 int lctx_setup_scope(struct ldap_ctx *c);
 int lctx_setup_attrs(struct ldap_ctx *c);
+/* Whether the attribute (len bytes of name, ASCII case ignored) is in the request list. */
+bool lattr_requested(const struct ldap_ctx *c, const char *name, size_t len);
 
 /* ldap_entry.c */
 /* 0: read (o->err_code set for a per-object error), 1: stopped (status set), < 0: local. */
