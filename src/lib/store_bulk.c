@@ -13,6 +13,8 @@
 	"CREATE INDEX IF NOT EXISTS cs_refs_target ON cs_refs(target_cs_id)"                       \
 	" WHERE target_cs_id IS NOT NULL"
 
+size_t store_bulk_map_max = STORE_BULK_MAP_MAX;
+
 static int fold(int ch)
 {
 	return (ch >= 'A' && ch <= 'Z') ? ch + 32 : ch;
@@ -97,30 +99,32 @@ int store_bulk_added(struct store *s, const char *dn, int64_t id)
 {
 	struct store_bulk *b = &s->bulk;
 	struct store_bulk_slot *sl;
-	size_t len;
+	size_t len, arena_cap, slots_cap;
 	uint64_t h;
 
 	b->last_id = id;
 	b->n_last_attrs = 0;
 	if (!b->map_ok || !dn)
 		return 0;
-	if ((b->n + 1) * 2 > b->cap && grow(b) < 0)
+	len = strlen(dn) + 1;
+	arena_cap = b->arena_cap ? b->arena_cap : 1u << 20;
+	while (arena_cap < b->arena_len + len)
+		arena_cap *= 2;
+	slots_cap = (b->n + 1) * 2 > b->cap ? (b->cap ? b->cap * 2 : 4096) : b->cap;
+	if (slots_cap * sizeof(*b->slots) + arena_cap > store_bulk_map_max)
+		goto nomem; /* over budget */
+	if (slots_cap != b->cap && grow(b) < 0)
 		goto nomem;
 	h = dn_hash(dn);
 	sl = find_slot(b, h, dn);
 	if (sl->hash)
 		return 0; /* the first object with the DN has the lowest id: it stays */
-	len = strlen(dn) + 1;
-	if (b->arena_len + len > b->arena_cap) {
-		size_t cap = b->arena_cap ? b->arena_cap * 2 : 1u << 20;
-		char *a;
-		while (cap < b->arena_len + len)
-			cap *= 2;
-		a = realloc(b->arena, cap);
+	if (arena_cap != b->arena_cap) {
+		char *a = realloc(b->arena, arena_cap);
 		if (!a)
 			goto nomem;
 		b->arena = a;
-		b->arena_cap = cap;
+		b->arena_cap = arena_cap;
 	}
 	memcpy(b->arena + b->arena_len, dn, len);
 	*sl = (struct store_bulk_slot){.hash = h, .id = id, .off = b->arena_len};
@@ -128,7 +132,8 @@ int store_bulk_added(struct store *s, const char *dn, int64_t id)
 	b->n++;
 	return 0;
 nomem:
-	/* Not an error: the references are resolved by a query at the end instead. */
+	/* Not an error (out of memory or over budget): the references are resolved by a query at
+	 * the end instead. */
 	store_bulk_forget(s);
 	return 0;
 }

@@ -30,6 +30,11 @@ struct store_bulk_slot {
 	size_t off; /* the DN in the arena */
 };
 
+/* The bulk DN map's budget (slots and names, about 110 bytes an object): beyond it the map is
+ * forgotten and references are resolved by a query at the end, so memory stays bounded
+ * whatever the directory's size. A variable so that tests can lower it. */
+#define STORE_BULK_MAP_MAX (64u << 20)
+extern size_t store_bulk_map_max;
 #define STORE_BULK_ATTRS    4
 #define STORE_BULK_ATTR_MAX 64
 

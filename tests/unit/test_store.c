@@ -15,6 +15,7 @@
 #include "check.h"
 #include "hybridsync/attr.h"
 #include "hybridsync/store.h"
+#include "../../src/lib/store_internal.h" /* store_bulk_map_max */
 
 static char tmpdir[256];
 
@@ -484,8 +485,10 @@ static void test_refs(void)
 
 /* --- bulk loading of an empty connector space ---------------------------------------------- */
 
-/* One first full import, with or without the bulk path; the ids of the objects in ret_ids. */
-static void bulk_scenario(struct store *s, int64_t ad, bool bulk, int64_t ret_ids[8])
+/* One first full import, with or without the bulk path; the ids of the objects in ret_ids.
+ * at_end: how many references the bulk path resolves at its end. */
+static void bulk_scenario(struct store *s, int64_t ad, bool bulk, uint64_t at_end,
+                          int64_t ret_ids[8])
 {
 	struct attr_set *a = attr_set_new();
 	enum store_upsert_result res;
@@ -538,7 +541,7 @@ static void bulk_scenario(struct store *s, int64_t ad, bool bulk, int64_t ret_id
 	CHECK(store_commit(s) == 0);
 
 	CHECK(store_cs_bulk_end(s, &n) == 0);
-	CHECK_INT_EQ(n, bulk ? 2 : 0); /* bulk: bob and dave at the end; else in resolve_refs */
+	CHECK_INT_EQ(n, bulk ? at_end : 0); /* else in resolve_refs */
 	CHECK(store_cs_resolve_refs(s, ad, &n) == 0);
 	CHECK_INT_EQ(n, bulk ? 0 : 2);
 	CHECK_INT_EQ(store_cs_bulk_end(s, NULL), 0); /* not bulk loading: nothing */
@@ -547,40 +550,47 @@ static void bulk_scenario(struct store *s, int64_t ad, bool bulk, int64_t ret_id
 
 static void test_bulk(void)
 {
-	struct store *s[2] = {open_rw("bulk.db"), open_rw("nobulk.db")};
-	int64_t ad[2], graph, ids[2][8];
+	struct store *s[3] = {open_rw("bulk.db"), open_rw("nobulk.db"), open_rw("bulkmap.db")};
+	int64_t ad[3], graph, ids[3][8];
 	struct store_cs_object *o = NULL;
 
-	for (int k = 0; k < 2; k++)
+	for (int k = 0; k < 3; k++)
 		store_get_connector(s[k], "ad", &ad[k]);
 	/* not empty: no bulk load (other connectors do not count) */
-	for (int k = 0; k < 2; k++) {
+	for (int k = 0; k < 3; k++) {
 		store_get_connector(s[k], "graph", &graph);
 		CHECK(upsert(s[k], graph, "x", "CN=X", "user", NULL, 0, NULL, NULL) == 0);
 		CHECK_INT_EQ(store_cs_bulk_begin(s[k], graph), 0);
 	}
 	CHECK_INT_EQ(store_cs_bulk_begin(s[1], 0), -EINVAL);
 
-	bulk_scenario(s[0], ad[0], true, ids[0]);
-	bulk_scenario(s[1], ad[1], false, ids[1]);
+	bulk_scenario(s[0], ad[0], true, 2, ids[0]); /* bob and dave, imported after */
+	bulk_scenario(s[1], ad[1], false, 0, ids[1]);
+	/* a DN map over its memory budget is dropped: every reference is resolved at the end */
+	store_bulk_map_max = 1;
+	bulk_scenario(s[2], ad[2], true, 3, ids[2]);
+	store_bulk_map_max = STORE_BULK_MAP_MAX;
 	/* the same store either way */
 	for (int i = 0; i < 8; i++) {
-		struct refs r[2] = {0}, rr[2] = {0};
-		for (int k = 0; k < 2; k++) {
+		struct refs r[3] = {0}, rr[3] = {0};
+		for (int k = 0; k < 3; k++) {
 			CHECK(store_cs_get(s[k], ids[k][i], &o) == 0);
 			CHECK_INT_EQ(o->pending_import, STORE_PENDING_ADD);
 			o = store_cs_object_free(o);
 			CHECK(store_cs_get_refs(s[k], ids[k][i], NULL, collect_ref, &r[k]) == 0);
 			CHECK(store_cs_get_referrers(s[k], ids[k][i], collect_ref, &rr[k]) == 0);
 		}
-		CHECK_INT_EQ(r[0].n, r[1].n);
-		CHECK_INT_EQ(rr[0].n, rr[1].n);
-		for (int j = 0; j < r[0].n && j < 8; j++) {
-			CHECK_STR_EQ(r[0].dn[j], r[1].dn[j]);
-			CHECK_INT_EQ(r[0].target[j], r[1].target[j]);
+		for (int k = 0; k < 3; k += 2) { /* both bulk loads against the general path */
+			CHECK_INT_EQ(ids[k][i], ids[1][i]);
+			CHECK_INT_EQ(r[k].n, r[1].n);
+			CHECK_INT_EQ(rr[k].n, rr[1].n);
+			for (int j = 0; j < r[k].n && j < 8; j++) {
+				CHECK_STR_EQ(r[k].dn[j], r[1].dn[j]);
+				CHECK_INT_EQ(r[k].target[j], r[1].target[j]);
+			}
+			for (int j = 0; j < rr[k].n && j < 8; j++)
+				CHECK_INT_EQ(rr[k].cs_id[j], rr[1].cs_id[j]);
 		}
-		for (int j = 0; j < rr[0].n && j < 8; j++)
-			CHECK_INT_EQ(rr[0].cs_id[j], rr[1].cs_id[j]);
 	}
 	{
 		struct refs r = {0};
@@ -618,6 +628,7 @@ static void test_bulk(void)
 	}
 	store_close(s[0]);
 	store_close(s[1]);
+	store_close(s[2]);
 
 	/* a crash in the middle of a bulk load: the next open puts the dropped index back */
 	s[0] = open_rw("bulkcrash.db");
