@@ -317,10 +317,39 @@ static bool has_value(struct berval **vals, const char *v)
 	return false;
 }
 
+/* The DC's identity from its NTDS Settings object (dsServiceName): the invocationId, or the
+ * name itself when the invocationId cannot be read. */
+static int read_dc(struct ldap_ctx *c, const struct berval *service)
+{
+	char *attrs[] = {"invocationId", NULL}, *dn = strndup(service->bv_val, service->bv_len);
+	LDAPMessage *res = NULL, *e;
+	struct berval **v = NULL;
+	int rc;
+
+	if (!dn)
+		return -ENOMEM;
+	rc = ldap_search_ext_s(c->ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL,
+	                       &c->timeout, 0, &res);
+	e = rc == LDAP_SUCCESS ? ldap_first_entry(c->ld, res) : NULL;
+	if (e)
+		v = ldap_get_values_len(c->ld, e, "invocationId");
+	if (v && v[0] && v[0]->bv_len == LDAP_IMPORT_ANCHOR_SIZE) {
+		char hex[2 * LDAP_IMPORT_ANCHOR_SIZE + 1];
+		lanchor_hex((const uint8_t *)v[0]->bv_val, v[0]->bv_len, hex, sizeof(hex));
+		c->dc = strdup(hex);
+		free(dn);
+	} else {
+		c->dc = dn;
+	}
+	ldap_value_free_len(v);
+	ldap_msgfree(res);
+	return c->dc ? 0 : -ENOMEM;
+}
+
 int lconn_read_rootdse(struct ldap_ctx *c)
 {
-	char *attrs[] = {"supportedControl", "supportedCapabilities", "namingContexts",
-	                 "highestCommittedUSN", NULL};
+	char *attrs[] = {"supportedControl",    "supportedCapabilities", "namingContexts",
+	                 "highestCommittedUSN", "dsServiceName",         NULL};
 	LDAPMessage *res = NULL, *e;
 	struct berval **v;
 	int rc, r = 0;
@@ -351,6 +380,10 @@ int lconn_read_rootdse(struct ldap_ctx *c)
 		if (!c->usn)
 			r = -ENOMEM;
 	}
+	ldap_value_free_len(v);
+	v = ldap_get_values_len(c->ld, e, "dsServiceName");
+	if (r == 0 && c->is_ad && v && v[0] && v[0]->bv_len > 0)
+		r = read_dc(c, v[0]);
 	ldap_value_free_len(v);
 	v = ldap_get_values_len(c->ld, e, "namingContexts");
 	for (size_t i = 0; r == 0 && v && v[i]; i++) {

@@ -285,12 +285,17 @@ int ldirsync_initial_cookie(struct ldap_ctx *c, struct berval *ret)
 	return r == 3 ? 2 : r;
 }
 
-static int write_usn(struct ldap_ctx *c)
+int lusn_write(struct ldap_ctx *c)
 {
+	char buf[1024];
+	int n;
+
 	if (!c->usn || !c->nc)
 		return 0;
-	return store_set_cursor(c->s, c->connector_id, c->nc, STORE_CURSOR_USN, c->usn,
-	                        strlen(c->usn));
+	n = snprintf(buf, sizeof(buf), "%s %s", c->dc ? c->dc : "-", c->usn);
+	if (n < 0 || (size_t)n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	return store_set_cursor(c->s, c->connector_id, c->nc, STORE_CURSOR_USN, buf, (size_t)n);
 }
 
 int ldelta_dirsync(struct ldap_ctx *c, const void *cookie, size_t len)
@@ -321,7 +326,7 @@ int ldelta_dirsync(struct ldap_ctx *c, const void *cookie, size_t len)
 		r = store_set_cursor(c->s, c->connector_id, c->nc, STORE_CURSOR_DIRSYNC, nck.bv_val,
 		                     nck.bv_len);
 	if (r == 0)
-		r = write_usn(c);
+		r = lusn_write(c);
 	if (r == 0)
 		r = lbatch_commit(c);
 	ber_memfree(nck.bv_val);
@@ -335,6 +340,7 @@ static int usn_entry(struct ldap_ctx *c, LDAPMessage *e)
 
 int ldelta_usn(struct ldap_ctx *c, const char *usn)
 {
+	const char *sp, *dc;
 	char *end, filter[1024];
 	unsigned long long from;
 	int r;
@@ -343,9 +349,24 @@ int ldelta_usn(struct ldap_ctx *c, const char *usn)
 		lfallback(c, "the server gives no naming context or highestCommittedUSN");
 		return 2;
 	}
+	/* "<dc> <usn>": a USN means nothing on another DC (or on the same one restored). */
+	sp = strrchr(usn, ' ');
+	dc = c->dc ? c->dc : "-";
+	if (!sp) {
+		lfallback(c,
+		          "the uSNChanged cursor does not say which domain controller it is from");
+		return 2;
+	}
+	if ((size_t)(sp - usn) != strlen(dc) || strncmp(usn, dc, strlen(dc)) != 0) {
+		lfallback(c,
+		          "the domain controller changed (now %s, the uSNChanged cursor is from "
+		          "%.*s): USNs are per domain controller",
+		          dc, (int)(sp - usn), usn);
+		return 2;
+	}
 	errno = 0;
-	from = strtoull(usn, &end, 10);
-	if (errno || end == usn || *end) {
+	from = strtoull(sp + 1, &end, 10);
+	if (errno || end == sp + 1 || *end) {
 		lfallback(c, "the stored uSNChanged cursor is not a number");
 		return 2;
 	}
@@ -358,7 +379,7 @@ int ldelta_usn(struct ldap_ctx *c, const char *usn)
 		return r;
 	r = lbatch_begin(c);
 	if (r == 0)
-		r = write_usn(c);
+		r = lusn_write(c);
 	if (r == 0)
 		r = lbatch_commit(c);
 	return r;

@@ -237,8 +237,7 @@ int lfull_import(struct ldap_ctx *c)
 	if (r == 0 && c->is_ad && c->usn && c->nc &&
 	    (t == CONF_CHANGE_TRACKING_AUTO || t == CONF_CHANGE_TRACKING_DIRSYNC ||
 	     t == CONF_CHANGE_TRACKING_USN))
-		r = store_set_cursor(c->s, c->connector_id, c->nc, STORE_CURSOR_USN, c->usn,
-		                     strlen(c->usn));
+		r = lusn_write(c);
 	if (r == 0 && sync.bv_len > 0)
 		r = store_set_cursor(c->s, c->connector_id, "", STORE_CURSOR_SYNCREPL, sync.bv_val,
 		                     sync.bv_len);
@@ -458,5 +457,6 @@ static int import_step(const struct conf_ad *conf, struct store *s,
 	free(c.filter);
 	free(c.nc);
 	free(c.usn);
+	free(c.dc);
 	return r == 1 ? 0 : r;
 }

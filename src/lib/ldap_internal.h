@@ -72,6 +72,9 @@ struct ldap_ctx {
 	bool is_ad, has_paged, has_dirsync, has_sync, has_show_deleted;
 	char *nc;  /* the naming context holding base_dn (normalized; NULL when unknown) */
 	char *usn; /* highestCommittedUSN at the start (AD), NULL when none */
+	/* Which domain controller answers (AD): its invocationId in hex (it also changes when the
+	 * DC is restored from a backup), else its dsServiceName; NULL unknown. USNs are per DC. */
+	char *dc;
 
 	char *filter; /* the object classes imported */
 	char **attrs; /* NULL-terminated request list */
@@ -159,6 +162,8 @@ int lsearch_paged(struct ldap_ctx *c, const char *base, const char *filter, bool
  * (no replication right): poll uSNChanged. */
 int ldelta_dirsync(struct ldap_ctx *c, const void *cookie, size_t len);
 int ldelta_usn(struct ldap_ctx *c, const char *usn);
+/* Stores the uSNChanged cursor "<dc> <highestCommittedUSN>" (nothing when unknown). */
+int lusn_write(struct ldap_ctx *c);
 int ldirsync_initial_cookie(struct ldap_ctx *c, struct berval *ret); /* 0, 2 refused, 1, <0 */
 
 /* ldap_syncrepl.c */

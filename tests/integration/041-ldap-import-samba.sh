@@ -6,9 +6,9 @@
 # then see an add, a modify, a rename, a move within scope, a move out of scope, a delete (its
 # groups lose the member) and membership adds and removes (also on the big group) each exactly
 # once; with change_tracking = usn the uSNChanged poll does the same. A DirSync cookie the DC
-# cannot read makes the next delta a full import that says why and finds nothing changed (the
-# default attributes are replicated ones only: a per-DC whenChanged made every group whose
-# members changed look changed again).
+# cannot read, or a uSNChanged cursor from another DC, makes the next delta a full import that
+# says why and finds nothing changed (the default attributes are replicated ones only: a per-DC
+# whenChanged made every group whose members changed look changed again).
 # fixtures: samba
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
@@ -303,6 +303,20 @@ while read -r g; do expected+=("$(rdn "$g"):update"); done <<<"$DEL2_GROUPS"
 hs_assert_eq "$(printf '%s\n' "${expected[@]}" | sort -u | paste -sd' ')" "$(pending)" \
     "pending imports after the uSNChanged delta (the deleted user's groups lose it)"
 compare "after the uSNChanged delta"
+
+# The cursor names the DC whose USNs it counts (its invocationId): from another DC, or from this
+# one restored from a backup, it means nothing, and the delta runs as a full import.
+cur=$(sqlite3 "$T/hs.db" "SELECT CAST(value AS TEXT) FROM cursors WHERE kind = 'usn'")
+[[ "$cur" =~ ^[0-9a-f]{32}\ [0-9]+$ ]] || hs_fail "the uSNChanged cursor is not '<invocationId> <usn>': $cur"
+"$TOOL" -c "$T/hs.conf" --clear-pending
+sqlite3 "$T/hs.db" "UPDATE cursors SET value = CAST('0123456789abcdef0123456789abcdef ${cur#* }' AS BLOB) WHERE kind = 'usn'"
+out=$("$TOOL" -c "$T/usn.conf") || hs_fail "uSNChanged delta with another DC's cursor: $out"
+hs_assert_eq "success full adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" \
+    "a cursor from another DC: the delta runs as a full import, which changes nothing"
+hs_assert_contains "$(field "$out" note)" "the domain controller changed (now ${cur%% *}" "the note says why"
+out=$("$TOOL" -c "$T/usn.conf") || hs_fail "uSNChanged delta after the fallback: $out"
+hs_assert_eq "success usn adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" \
+    "deltas resume with this DC's cursor"
 
 # --- an account without the replication right: DirSync is refused, uSNChanged is polled --------
 pw='Svc-041-sync!'
