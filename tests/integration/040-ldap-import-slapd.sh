@@ -9,6 +9,7 @@
 # next delta a full import that says why and obsoletes nothing.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/ldap-import.sh"
 
 hs_need /usr/sbin/slapd /usr/sbin/slapadd ldapsearch ldapadd ldapmodify ldapdelete "$HS_PY"
 TOOL=${HS_TOOLS_DIR:-$HS_BUILD_DIR/tests/tools}/hs-ldap-import
@@ -124,19 +125,6 @@ compare() { # compare WHAT: the connector space equals the directory under $ROOT
         hs_fail "$1: the connector space differs from the directory"
     echo "ok: $1: the connector space equals the directory"
 }
-field() { "$HS_PY" -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
-counters() { "$HS_PY" -c 'import json,sys; j=json.loads(sys.argv[1]); print("%s %s adds=%d updates=%d deletes=%d errors=%d" % (j["status"], j["method"], j["adds"], j["updates"], j["deletes"], j["errors"]))' "$1"; }
-# pending: "DN-first-RDN-value:pending" for every object with a pending import, sorted
-pending() {
-    "$TOOL" -c "$T/hs.conf" --dump | "$HS_PY" -c '
-import json, sys
-out = []
-for line in sys.stdin:
-    o = json.loads(line)
-    if o["pending"] != "none":
-        out.append("%s:%s" % (o["dn"].split(",")[0].split("=", 1)[1], o["pending"]))
-print(" ".join(sorted(out)))'
-}
 ldif_dn() { "$HS_PY" -c '
 import base64, sys
 dn = sys.argv[1]
@@ -170,8 +158,6 @@ g = [o for o in m["objects"] if o["kind"] == "group" and len(o["members"]) < 10]
 print("\n".join([free[0], free[1], free[2], free[3], member[0], free[4], g[0]["dn"]]))' "$T/dir.json")
 mapfile -t U <<<"$users"
 MOD=${U[0]} REN=${U[1]} MOV=${U[2]} OUT=${U[3]} DEL=${U[4]} ADDM=${U[5]} GRP=${U[6]}
-rdn() { local r=${1%%,*}; echo "${r#*=}"; }
-parent() { echo "${1#*,}"; }
 DEL_GROUPS=$(ldapsearch "${ADMIN[@]}" -LLL -o ldif-wrap=no -b "$ROOT" "(member=$DEL)" 1.1 | sed -n 's/^dn: //p')
 [ -n "$DEL_GROUPS" ] || hs_fail "the user to delete is in no group"
 other_ou=$(ldapsearch "${ADMIN[@]}" -LLL -b "$ROOT" -s one '(ou=*)' 1.1 | sed -n 's/^dn: //p' |

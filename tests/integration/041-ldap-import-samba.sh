@@ -12,6 +12,7 @@
 # fixtures: samba
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/ldap-import.sh"
 . "$HS_FIXTURES/samba/samba-lib.sh"
 hs_samba_setup
 
@@ -153,18 +154,6 @@ compare() { # compare WHAT: the connector space equals the directory in scope
         hs_fail "$1: the connector space differs from the directory"
     echo "ok: $1: the connector space equals the directory"
 }
-field() { "$HS_PY" -c 'import json,sys; print(json.loads(sys.argv[1])[sys.argv[2]])' "$1" "$2"; }
-counters() { "$HS_PY" -c 'import json,sys; j=json.loads(sys.argv[1]); print("%s %s adds=%d updates=%d deletes=%d errors=%d" % (j["status"], j["method"], j["adds"], j["updates"], j["deletes"], j["errors"]))' "$1"; }
-pending() {
-    "$TOOL" -c "$T/hs.conf" --dump | "$HS_PY" -c '
-import json, sys
-out = []
-for line in sys.stdin:
-    o = json.loads(line)
-    if o["pending"] != "none":
-        out.append("%s:%s" % (o["dn"].split(",")[0].split("=", 1)[1], o["pending"]))
-print(" ".join(sorted(out)))'
-}
 refs_of() { # refs_of RDN-VALUE: number of member refs of that object in the dump
     "$TOOL" -c "$T/hs.conf" --dump | "$HS_PY" -c '
 import json, sys
@@ -200,8 +189,6 @@ g = [o for o in m["objects"] if o["kind"] == "group" and 2 < len(o["members"]) <
 print("\n".join([free[0], free[1], free[2], free[3], member[0], free[4], g[0]["dn"], g[0]["members"][0], member[1]]))' "$T/ad.json")
 mapfile -t U <<<"$users"
 MOD=${U[0]} REN=${U[1]} MOV=${U[2]} OUT=${U[3]} DEL=${U[4]} ADDM=${U[5]} GRP=${U[6]} REMM=${U[7]} DEL2=${U[8]}
-rdn() { local r=${1%%,*}; echo "${r#*=}"; }
-parent() { echo "${1#*,}"; }
 DEL_GROUPS=$(ldapsearch "${A[@]}" -LLL -o ldif-wrap=no -b "$ROOT" "(member=$DEL)" 1.1 | sed -n 's/^dn: //p')
 [ -n "$DEL_GROUPS" ] || hs_fail "the user to delete is in no group"
 other_ou=$(ldapsearch "${A[@]}" -LLL -b "$ROOT" -s one '(ou=*)' 1.1 | sed -n 's/^dn: //p' |

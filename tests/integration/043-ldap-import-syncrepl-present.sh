@@ -6,6 +6,7 @@
 # touched; a delete of a group member also drops the membership.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/ldap-import.sh"
 
 hs_need /usr/sbin/slapd /usr/sbin/slapadd ldapsearch ldapmodify "$HS_PY"
 TOOL=${HS_TOOLS_DIR:-$HS_BUILD_DIR/tests/tools}/hs-ldap-import
@@ -43,18 +44,6 @@ client_id = 00000000-0000-0000-0000-000000000000
 client_secret_file = $T/pw
 domains = example.test
 EOF
-counters() { "$HS_PY" -c 'import json,sys; j=json.loads(sys.argv[1]); print("%s %s adds=%d updates=%d deletes=%d errors=%d" % (j["status"], j["method"], j["adds"], j["updates"], j["deletes"], j["errors"]))' "$1"; }
-pending() {
-    "$TOOL" -c "$T/hs.conf" --dump | "$HS_PY" -c '
-import json, sys
-out = []
-for line in sys.stdin:
-    o = json.loads(line)
-    if o["pending"] != "none":
-        out.append("%s:%s" % (o["dn"].split(",")[0].split("=", 1)[1], o["pending"]))
-print(" ".join(sorted(out)))'
-}
-rdn() { local r=${1%%,*}; echo "${r#*=}"; }
 
 n_obj=$("$HS_PY" -c 'import json,sys; c=json.load(open(sys.argv[1]))["counts"]; print(c["users"]+c["contacts"]+c["groups"])' "$T/dir.json")
 out=$("$TOOL" -c "$T/hs.conf") || hs_fail "first import: $out"
