@@ -14,23 +14,12 @@ set -euo pipefail
 hs_need /usr/sbin/slapd /usr/sbin/slapadd ldapsearch ldapadd ldapmodify ldapdelete "$HS_PY"
 TOOL=${HS_TOOLS_DIR:-$HS_BUILD_DIR/tests/tools}/hs-ldap-import
 [ -x "$TOOL" ] || hs_fail "test driver $TOOL is not built"
-SLAPD_SH=$HS_FIXTURES/slapd/slapd.sh
 T=$(hs_mktemp)
 [ "${HS_KEEP:-0}" = 1 ] || hs_on_exit "rm -rf '$T'"
-D=$T/slapd
-bash "$SLAPD_SH" init "$D" 2>/dev/null
-hs_on_exit "bash '$SLAPD_SH' stop '$D'"
-"$HS_PY" "$HS_FIXTURES/gen-directory.py" --shape small --seed 40 --memberof --out "$T/dir.ldif" \
-    --manifest "$T/dir.json"
-bash "$SLAPD_SH" load "$D" "$T/dir.ldif" 2>/dev/null
-bash "$SLAPD_SH" start "$D" 2>/dev/null
-eval "$(bash "$SLAPD_SH" env "$D")"
+slapd_up 40
 B=$HS_SLAPD_BASE
 ROOT=ou=Corp,$B
-ADMIN=(-x -H "$HS_SLAPD_URI" -D "$HS_SLAPD_BIND_DN" -w "$HS_SLAPD_PW")
 
-printf '%s' "$HS_SLAPD_SYNC_PW" >"$T/pw"
-chmod 600 "$T/pw"
 cat >"$T/hs.conf" <<EOF
 [sync]
 database = $T/hs.db

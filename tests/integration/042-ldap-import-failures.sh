@@ -14,31 +14,22 @@
 #    (completed-warnings, recorded in the run history), everything else is imported.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
+. "$(dirname "$0")/../lib/ldap-import.sh"
 
 hs_need /usr/sbin/slapd /usr/sbin/slapadd ldapsearch ldapmodify ldapdelete sqlite3 openssl "$HS_PY"
 TOOL=${HS_TOOLS_DIR:-$HS_BUILD_DIR/tests/tools}/hs-ldap-import
 [ -x "$TOOL" ] || hs_fail "test driver $TOOL is not built"
-SLAPD_SH=$HS_FIXTURES/slapd/slapd.sh
 T=$(hs_mktemp)
 [ "${HS_KEEP:-0}" = 1 ] || hs_on_exit "rm -rf '$T'"
-D=$T/slapd
-bash "$SLAPD_SH" init "$D" 2>/dev/null
-hs_on_exit "bash '$SLAPD_SH' stop '$D'"
-"$HS_PY" "$HS_FIXTURES/gen-directory.py" --shape small --seed 42 --memberof --out "$T/dir.ldif" \
-    --manifest "$T/dir.json"
-bash "$SLAPD_SH" load "$D" "$T/dir.ldif" 2>/dev/null
-bash "$SLAPD_SH" start "$D" 2>/dev/null
-eval "$(bash "$SLAPD_SH" env "$D")"
+slapd_up 42
 B=$HS_SLAPD_BASE
 ROOT=ou=Corp,$B
-ADMIN=(-x -H "$HS_SLAPD_URI" -D "$HS_SLAPD_BIND_DN" -w "$HS_SLAPD_PW")
 unset LDAPTLS_CACERT LDAPTLS_CACERTDIR LDAPTLS_REQCERT LDAPRC LDAPCONF
 export LDAPNOINIT=1
 n_obj=$("$HS_PY" -c 'import json,sys; c=json.load(open(sys.argv[1]))["counts"]; print(c["users"]+c["contacts"]+c["groups"])' "$T/dir.json")
 
-printf '%s' "$HS_SLAPD_SYNC_PW" >"$T/pw"
 printf 'wrong' >"$T/badpw"
-chmod 600 "$T/pw" "$T/badpw"
+chmod 600 "$T/badpw"
 conf() { # conf FILE key=value...: a config for this slapd; later keys are [ad] lines
     local f=$1
     shift

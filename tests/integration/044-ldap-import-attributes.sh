@@ -13,20 +13,9 @@ hs_need /usr/sbin/slapd /usr/sbin/slapadd ldapmodify "$HS_PY"
 TOOLS=${HS_TOOLS_DIR:-$HS_BUILD_DIR/tests/tools}
 TOOL=$TOOLS/hs-ldap-import
 [ -x "$TOOL" ] && [ -x "$TOOLS/hs-sync" ] || hs_fail "test drivers in $TOOLS are not built"
-SLAPD_SH=$HS_FIXTURES/slapd/slapd.sh
 T=$(hs_mktemp)
 [ "${HS_KEEP:-0}" = 1 ] || hs_on_exit "rm -rf '$T'"
-D=$T/slapd
-bash "$SLAPD_SH" init "$D" 2>/dev/null
-hs_on_exit "bash '$SLAPD_SH' stop '$D'"
-"$HS_PY" "$HS_FIXTURES/gen-directory.py" --shape small --seed 44 --out "$T/dir.ldif" \
-    --manifest "$T/dir.json"
-bash "$SLAPD_SH" load "$D" "$T/dir.ldif" 2>/dev/null
-bash "$SLAPD_SH" start "$D" 2>/dev/null
-eval "$(bash "$SLAPD_SH" env "$D")"
-ADMIN=(-x -H "$HS_SLAPD_URI" -D "$HS_SLAPD_BIND_DN" -w "$HS_SLAPD_PW")
-printf '%s' "$HS_SLAPD_SYNC_PW" >"$T/pw"
-chmod 600 "$T/pw"
+slapd_up 44
 mkdir "$T/rules"
 cat >"$T/rules/10-employee-type.json" <<'JSON'
 [{"name": "Custom - employee type", "direction": "inbound", "connector": "ad",
