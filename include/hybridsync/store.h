@@ -502,6 +502,9 @@ int store_run_step_begin(struct store *s, int64_t run_id, const char *connector,
                          enum store_step_type step, int64_t *ret_id);
 int store_run_step_end(struct store *s, int64_t step_id, const char *status,
                        const struct store_step_counters *counters);
+/* The step ran as another type than it began as: a delta import that fell back to a full
+ * import (its cursor was missing or refused). */
+int store_run_step_set_type(struct store *s, int64_t step_id, enum store_step_type step);
 int store_run_end(struct store *s, int64_t run_id, const char *status);
 /* step_id 0: an error of the run as a whole. */
 int store_run_add_error(struct store *s, int64_t run_id, int64_t step_id, const char *anchor,

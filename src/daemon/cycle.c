@@ -112,6 +112,19 @@ static int64_t step_begin(struct cycle *cy, const char *connector, enum store_st
 	return id;
 }
 
+/* A delta import that ran as a full one is recorded as what it was. */
+static void fell_back(struct cycle *cy, int64_t step_id, const char *label)
+{
+	int r;
+
+	if (step_id <= 0)
+		return;
+	r = store_run_step_set_type(cy->s, step_id, STORE_STEP_FULL_IMPORT);
+	if (r < 0)
+		log_warning("Failed to record that step '%s' ran as a full import: %s", label,
+		            strerror(-r));
+}
+
 static void step_end(struct cycle *cy, int64_t step_id, const char *connector, const char *label,
                      const char *status, const struct store_step_counters *counters,
                      const char *error)
@@ -190,6 +203,8 @@ static enum import_outcome step_ad_import(struct cycle *cy)
 			log_full(LOG_NOTICE, 0, NULL, &ctx, "%s: runs as a full import: %s",
 			         sc.label, res.note);
 		}
+		if (res.full && !req->full)
+			fell_back(cy, step, sc.label);
 		if (res.status[0] && !is_stopped(status))
 			cy->d->last_import_ok[0] = time(NULL);
 	}
@@ -230,6 +245,8 @@ static enum import_outcome step_graph_import(struct cycle *cy)
 		if (res.status[0] && !is_stopped(status))
 			cy->d->last_import_ok[1] = time(NULL);
 	}
+	if (r >= 0 && res.full && !req->full)
+		fell_back(cy, step, sc.label);
 	step_end(cy, step, GRAPH_CONNECTOR, sc.label, status, &res.counters, err);
 	if (is_stopped(status))
 		return IMPORT_STOPPED;

@@ -117,6 +117,23 @@ int store_run_step_end(struct store *s, int64_t step_id, const char *status,
 	return r;
 }
 
+int store_run_step_set_type(struct store *s, int64_t step_id, enum store_step_type step)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if (!s || step < 0 || step >= STORE_STEP_TYPE_MAX)
+		return -EINVAL;
+	r = store_writable(s);
+	if (r >= 0)
+		r = store_stmt(s, "UPDATE run_steps SET step = ?2 WHERE id = ?1", &st);
+	if (r >= 0)
+		r = store_bind(s, st, "it", step_id, store_step_type_to_string(step));
+	if (r >= 0)
+		r = exec_checked(s, st, "run step", step_id);
+	return r;
+}
+
 int store_run_end(struct store *s, int64_t run_id, const char *status)
 {
 	sqlite3_stmt *st;

@@ -2,7 +2,8 @@
 # Staging then promotion, end to end with the real daemon, a seeded slapd and the Graph
 # emulator. While staging = yes, several cycles with directory changes in between send no
 # write request to Graph (the emulator's request log), yet the pending exports follow the
-# directory. Then staging = no and a reload: the daemon logs and audits the promotion with the
+# directory (also after a delta cursor the directory refuses: that import runs as a full one
+# and the journal says why). Then staging = no and a reload: the daemon logs and audits the promotion with the
 # queue fingerprint, runs a cycle and exports; the tenant ends with exactly the objects the
 # staging server had queued, and a further cycle writes nothing more.
 . "$(dirname "$0")/../lib/common.sh"
@@ -53,6 +54,18 @@ st=$(sync_wait "$A")
 echo "ok: cycle after a delete: $st"
 hs_assert_eq "$adds" "$(sql "$A" "SELECT count(*) FROM pending_exports WHERE op = 'add' AND object_type = 'user'")" \
     "the deleted user left the pending adds"
+# A delta cursor the directory refuses (slapd: a consumer state newer than its own, as after a
+# restore from backup): that cycle's AD import runs as a full import and the journal says why.
+sql "$A" "UPDATE cursors SET value = CAST('rid=000,csn=29990101000000.000000Z#000000#000#000000' AS BLOB) WHERE kind = 'syncrepl'"
+st=$(sync_wait "$A")
+case "$st" in success|completed-*) echo "ok: cycle with a refused cookie ends $st" ;; *) cat "$A/daemon.log"; hs_fail "cycle status $st" ;; esac
+hs_assert_eq "full-import" "$(sql "$A" "SELECT step FROM run_steps WHERE run_id = (SELECT max(id) FROM runs)
+    AND connector = 'ad' AND step LIKE '%import'")" "the AD import of that cycle is a full one"
+grep -q "delta import ad: runs as a full import: the server refused the syncrepl cookie" "$A/daemon.log" ||
+    { cat "$A/daemon.log"; hs_fail "the journal does not say why the delta import ran as a full one"; }
+echo "ok: the journal says why"
+hs_assert_eq "$adds" "$(sql "$A" "SELECT count(*) FROM pending_exports WHERE op = 'add' AND object_type = 'user'")" \
+    "the full import changed no pending export"
 hs_assert_eq 0 "$(emu_eval 'len(writes)')" "write requests Graph received while staging"
 hs_assert_eq 0 "$(emu_eval 'len([q for q in r if q["path"].startswith("/v1.0") and q["method"] != "GET"])')" \
     "requests other than GET (\$batch included) Graph received while staging"

@@ -993,6 +993,7 @@ static void test_exports(void)
 
 struct runs_seen {
 	int runs, steps, errors;
+	enum store_step_type last_step;
 	int64_t first_id;
 	uint64_t error_count;
 	char status[64];
@@ -1016,6 +1017,7 @@ static int on_step(const struct store_step *st, void *userdata)
 
 	CHECK(st->connector != NULL);
 	c->steps++;
+	c->last_step = st->step;
 	return 0;
 }
 
@@ -1057,6 +1059,13 @@ static void test_runs(void)
 	CHECK(store_run_end(s, run, "completed-sync-errors") == 0);
 	CHECK(store_run_begin(s, STORE_RUN_DELTA, "hash1", &run2) == 0);
 	CHECK(store_run_step_begin(s, run2, "ad", STORE_STEP_DELTA_IMPORT, &step) == 0);
+	/* the delta import fell back to a full one: recorded as what it was */
+	CHECK(store_run_step_set_type(s, step, STORE_STEP_FULL_IMPORT) == 0);
+	CHECK(store_run_list_steps(s, run2, on_step, &seen) == 0);
+	CHECK_INT_EQ(seen.last_step, STORE_STEP_FULL_IMPORT);
+	CHECK_INT_EQ(store_run_step_set_type(s, step, STORE_STEP_TYPE_MAX), -EINVAL);
+	CHECK(store_run_step_set_type(s, step + 100, STORE_STEP_FULL_IMPORT) < 0);
+	memset(&seen, 0, sizeof(seen));
 
 	CHECK(store_run_list(s, 0, on_run, &seen) == 0);
 	CHECK_INT_EQ(seen.runs, 2);
