@@ -230,14 +230,18 @@ static Sockbuf_IO readahead_io = {
     .sbi_write = ra_write,
 };
 
-/* Pushes the layer above TCP (below TLS). Without it everything works, only slower. */
+/* Pushes the layer above TCP (below TLS). Without it everything works, only slower. Also
+ * bounds one incoming message: liblber allocates what a message's length claims before
+ * reading it, so a server could otherwise make this process allocate 4 GiB at once. */
 static void push_readahead(struct ldap_ctx *c)
 {
 	Sockbuf *sb = NULL;
 	struct readahead *ra;
+	ber_len_t max = LDAP_IMPORT_MESSAGE_MAX;
 
 	if (ldap_get_option(c->ld, LDAP_OPT_SOCKBUF, &sb) != LDAP_OPT_SUCCESS || !sb)
 		return;
+	(void)ber_sockbuf_ctrl(sb, LBER_SB_OPT_SET_MAX_INCOMING, &max);
 	ra = calloc(1, sizeof(*ra));
 	if (!ra)
 		return;

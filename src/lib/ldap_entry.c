@@ -357,6 +357,7 @@ int lentry_read(struct ldap_ctx *c, LDAPMessage *e, enum lread_mode mode, struct
 			return -ENOMEM;
 		}
 		set_error(o, "invalid-dn", "the DN cannot be parsed");
+		o->dn_invalid = true;
 		r = 0;
 	}
 	/* Attributes and values are read in place from the entry, in one pass (looking each

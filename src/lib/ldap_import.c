@@ -89,6 +89,7 @@ static int page_result(struct ldap_ctx *c, const char *base, LDAPMessage *msg,
 int lsearch_paged(struct ldap_ctx *c, const char *base, const char *filter, bool show_deleted,
                   lentry_fn fn)
 {
+	unsigned empty = 0;
 	int msgid = -1, r;
 
 	r = send_page(c, base, filter, show_deleted, NULL, &msgid);
@@ -123,6 +124,12 @@ int lsearch_paged(struct ldap_ctx *c, const char *base, const char *filter, bool
 				r = page_result(c, base, m, &cookie);
 		if (r == 1 && !c->ret->status[0])
 			r = lstop(c, "stopped-error", "search '%s': no result message", base);
+		empty = ldap_count_entries(c->ld, chain) > 0 ? 0 : empty + 1;
+		if (r == 0 && cookie && empty >= LDAP_IMPORT_EMPTY_PAGES)
+			r = lstop(c, "stopped-error",
+			          "search '%s': the server sent %u pages in a row without an entry "
+			          "and still asks for more",
+			          base, LDAP_IMPORT_EMPTY_PAGES);
 		if (r == 0 && cookie && !lcancelled(c))
 			r = send_page(c, base, filter, show_deleted, cookie, &msgid);
 		ber_bvfree(cookie);
@@ -159,7 +166,9 @@ static int full_entry(struct ldap_ctx *c, LDAPMessage *e)
 
 	if (r != 0)
 		goto out;
-	if (!lscope_in(c, o.dn) || o.deleted)
+	/* A DN that cannot be parsed cannot be placed either: the server returned it for an
+	 * include, so it is reported rather than left out as out of scope. */
+	if (!o.dn_invalid && (!lscope_in(c, o.dn) || o.deleted))
 		goto out;
 	if (o.err_code[0]) {
 		r = lobj_report_error(c, &o);

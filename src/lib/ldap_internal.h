@@ -18,6 +18,10 @@
 #define LDAP_IMPORT_VALUE_MAX   (1u << 20) /* 1 MiB: thumbnailPhoto is at most 100 KiB in AD */
 #define LDAP_IMPORT_REFS_MAX    (1u << 20) /* member values of one group (Entra's limit: 250k) */
 #define LDAP_IMPORT_RANGE_STEPS 10000u     /* ranged follow-up searches of one attribute */
+/* One LDAP message: an entry with LDAP_IMPORT_REFS_MAX member values of 200 bytes fits. */
+#define LDAP_IMPORT_MESSAGE_MAX (256u << 20)
+/* Pages in a row without an entry before a paged search is given up (AD may return a few). */
+#define LDAP_IMPORT_EMPTY_PAGES 10000u
 #define LDAP_IMPORT_ANCHOR_SIZE 16u
 
 #define LDAP_OID_PAGED           "1.2.840.113556.1.4.319"
@@ -37,7 +41,8 @@ void lstrv_clear(struct lstrv *l);
 
 /* One object as read from one search entry. */
 struct lobj {
-	char *dn; /* normalized */
+	char *dn;        /* normalized (as sent when it cannot be parsed: dn_invalid) */
+	bool dn_invalid; /* then err_code is set */
 	uint8_t anchor[LDAP_IMPORT_ANCHOR_SIZE];
 	bool has_anchor;
 	const char *klass; /* static: user, inetOrgPerson, group, contact; NULL: not imported */
