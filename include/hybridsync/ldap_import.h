@@ -59,8 +59,9 @@ struct ldap_import_result {
 	const char *method; /* "full", "dirsync", "usn", "syncrepl" (static string) */
 	struct store_step_counters counters;
 	char error[LDAP_IMPORT_ERROR_MAX]; /* why a stopped-* step stopped, with the LDAP error */
-	/* Why a delta import ran as a full import (no cursor, or the server refused it, with its
-	 * answer); "" when it did not. */
+	/* Why a delta import did not run as its cursor said, with the server's answer: why it ran
+	 * as a full import (full is then set: no cursor, or the server refused it), or why DirSync
+	 * gave way to the uSNChanged poll; "" otherwise. */
 	char note[LDAP_IMPORT_ERROR_MAX];
 };
 

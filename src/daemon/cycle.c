@@ -200,8 +200,8 @@ static enum import_outcome step_ad_import(struct cycle *cy)
 		if (res.note[0]) {
 			struct log_ctx ctx = {.run_id = cy->run_id_text,
 			                      .connector = LDAP_IMPORT_CONNECTOR};
-			log_full(LOG_NOTICE, 0, NULL, &ctx, "%s: runs as a full import: %s",
-			         sc.label, res.note);
+			log_full(LOG_NOTICE, 0, NULL, &ctx, "%s: %s%s", sc.label,
+			         res.full && !req->full ? "runs as a full import: " : "", res.note);
 		}
 		if (res.full && !req->full)
 			fell_back(cy, step, sc.label);
