@@ -45,6 +45,83 @@ void lstrv_clear(struct lstrv *l)
 	*l = (struct lstrv){0};
 }
 
+void lanchor_hex(const uint8_t *a, size_t len, char *out, size_t out_len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t j = 0;
+
+	for (size_t i = 0; i < len && j + 2 < out_len; i++) {
+		out[j++] = hex[a[i] >> 4];
+		out[j++] = hex[a[i] & 15];
+	}
+	out[j] = '\0';
+}
+
+/* The transactions of an import step: one a page (LBATCH_BULK objects in a bulk load). */
+uint64_t lbatch_size(const struct ldap_ctx *c)
+{
+	uint64_t n = c->conf->page_size ? c->conf->page_size : 1000;
+
+	/* Every commit rewrites the touched pages of the randomly ordered indexes (anchor, DN)
+	 * into the WAL: a bulk load commits about every 32,000 objects instead. */
+	return c->bulk ? (n < LBATCH_BULK ? LBATCH_BULK : n) : n;
+}
+
+int lbatch_begin(struct ldap_ctx *c)
+{
+	int r;
+
+	if (c->in_txn)
+		return 0;
+	r = store_begin(c->s);
+	if (r == 0)
+		c->in_txn = true;
+	return r;
+}
+
+int lbatch_commit(struct ldap_ctx *c)
+{
+	int r = 0;
+
+	if (c->in_txn) {
+		r = store_commit(c->s);
+		c->in_txn = false;
+	}
+	c->since_commit = 0;
+	return r;
+}
+
+void lbatch_rollback(struct ldap_ctx *c)
+{
+	if (c->in_txn) {
+		(void)store_rollback(c->s);
+		c->in_txn = false;
+	}
+}
+
+bool lcancelled(struct ldap_ctx *c)
+{
+	return c->o->cancelled && c->o->cancelled(c->o->userdata);
+}
+
+int lbatch_tick(struct ldap_ctx *c)
+{
+	int r;
+
+	c->done++;
+	if (++c->since_commit < lbatch_size(c))
+		return 0;
+	r = lbatch_commit(c);
+	if (r < 0)
+		return r;
+	if (c->o->progress)
+		c->o->progress(c->done, c->estimate, c->o->userdata);
+	if (lcancelled(c))
+		return lstop(c, "stopped-cancelled", "cancelled after %llu objects",
+		             (unsigned long long)c->done);
+	return lbatch_begin(c);
+}
+
 int lstop(struct ldap_ctx *c, const char *status, const char *fmt, ...)
 {
 	va_list ap;

@@ -156,6 +156,8 @@ int lresult_one(struct ldap_ctx *c, int msgid, LDAPMessage **ret);
 
 /* ldap_import.c */
 int lfull_import(struct ldap_ctx *c);
+
+/* ldap_search.c */
 typedef int (*lentry_fn)(struct ldap_ctx *c, LDAPMessage *e);
 /* A paged subtree search (with Show Deleted when asked); every entry goes to fn inside a batch,
  * one commit per page. Returns 0, 1 stopped (status set), < 0 local error. */
