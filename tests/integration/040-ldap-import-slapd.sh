@@ -20,23 +20,8 @@ slapd_up 40
 B=$HS_SLAPD_BASE
 ROOT=ou=Corp,$B
 
-cat >"$T/hs.conf" <<EOF
-[sync]
-database = $T/hs.db
-[ad]
-uri = $HS_SLAPD_URI
-bind_dn = $HS_SLAPD_SYNC_DN
-bind_password_file = $T/pw
-base_dn = $B
-include = $ROOT
-allow_insecure = yes
-page_size = 7
-[graph]
-tenant = 00000000-0000-0000-0000-000000000000
-client_id = 00000000-0000-0000-0000-000000000000
-client_secret_file = $T/pw
-domains = example.test
-EOF
+ad_conf "$T/hs.conf" "uri = $HS_SLAPD_URI" "bind_dn = $HS_SLAPD_SYNC_DN" "bind_password_file = $T/pw" \
+    "base_dn = $B" "include = $ROOT" "allow_insecure = yes" "page_size = 7"
 
 # The comparison: the dump of the connector space against ldapsearch, DN by DN (both parsed,
 # so escaping differences do not matter), attribute by attribute, references as DN sets.

@@ -49,26 +49,9 @@ echo "figure: directory loaded into Samba in $(($(hs_ms) - t0)) ms"
 printf '%s' "$HS_SAMBA_PW" >"$T/pw"
 chmod 600 "$T/pw"
 write_conf() { # write_conf FILE CHANGE_TRACKING
-    cat >"$1" <<EOF
-[sync]
-database = $T/hs.db
-[ad]
-uri = $HS_SAMBA_URI
-bind_dn = $HS_SAMBA_BIND_DN
-bind_password_file = $T/pw
-base_dn = $B
-include = $ROOT
-include = $BIGOU
-exclude = OU=Contacts,$ROOT
-allow_insecure = yes
-page_size = 500
-change_tracking = $2
-[graph]
-tenant = 00000000-0000-0000-0000-000000000000
-client_id = 00000000-0000-0000-0000-000000000000
-client_secret_file = $T/pw
-domains = ad.test
-EOF
+    ad_conf "$1" "uri = $HS_SAMBA_URI" "bind_dn = $HS_SAMBA_BIND_DN" "bind_password_file = $T/pw" \
+        "base_dn = $B" "include = $ROOT" "include = $BIGOU" "exclude = OU=Contacts,$ROOT" \
+        "allow_insecure = yes" "page_size = 500" "change_tracking = $2"
 }
 write_conf "$T/hs.conf" auto
 write_conf "$T/usn.conf" usn

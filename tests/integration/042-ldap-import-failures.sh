@@ -30,17 +30,10 @@ n_obj=$("$HS_PY" -c 'import json,sys; c=json.load(open(sys.argv[1]))["counts"]; 
 
 printf 'wrong' >"$T/badpw"
 chmod 600 "$T/badpw"
-conf() { # conf FILE key=value...: a config for this slapd; later keys are [ad] lines
+conf() { # conf FILE key=value...: a config for this slapd; the keys are [ad] lines
     local f=$1
     shift
-    {
-        printf '[sync]\ndatabase = %s\n[ad]\n' "$T/hs.db"
-        printf 'bind_dn = %s\nbase_dn = %s\nchange_tracking = none\n' "$HS_SLAPD_SYNC_DN" "$B"
-        printf '%s\n' "$@"
-        printf '[graph]\ntenant = 00000000-0000-0000-0000-000000000000\n'
-        printf 'client_id = 00000000-0000-0000-0000-000000000000\nclient_secret_file = %s\n' "$T/pw"
-        printf 'domains = example.test\n'
-    } >"$f"
+    ad_conf "$f" "bind_dn = $HS_SLAPD_SYNC_DN" "base_dn = $B" "change_tracking = none" "$@"
 }
 conf "$T/hs.conf" "uri = $HS_SLAPD_URI" "bind_password_file = $T/pw" "include = $ROOT" \
     "allow_insecure = yes" "page_size = 7"

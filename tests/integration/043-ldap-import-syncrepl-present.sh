@@ -16,23 +16,8 @@ T=$(hs_mktemp)
 slapd_up 43 --sessionlog none
 B=$HS_SLAPD_BASE
 ROOT=ou=Corp,$B
-cat >"$T/hs.conf" <<EOF
-[sync]
-database = $T/hs.db
-[ad]
-uri = $HS_SLAPD_URI
-bind_dn = $HS_SLAPD_SYNC_DN
-bind_password_file = $T/pw
-base_dn = $B
-include = $ROOT
-allow_insecure = yes
-change_tracking = syncrepl
-[graph]
-tenant = 00000000-0000-0000-0000-000000000000
-client_id = 00000000-0000-0000-0000-000000000000
-client_secret_file = $T/pw
-domains = example.test
-EOF
+ad_conf "$T/hs.conf" "uri = $HS_SLAPD_URI" "bind_dn = $HS_SLAPD_SYNC_DN" "bind_password_file = $T/pw" \
+    "base_dn = $B" "include = $ROOT" "allow_insecure = yes" "change_tracking = syncrepl"
 
 n_obj=$("$HS_PY" -c 'import json,sys; c=json.load(open(sys.argv[1]))["counts"]; print(c["users"]+c["contacts"]+c["groups"])' "$T/dir.json")
 out=$("$TOOL" -c "$T/hs.conf") || hs_fail "first import: $out"

@@ -23,28 +23,14 @@ cat >"$T/rules/10-employee-type.json" <<'JSON'
   "precedence": 50,
   "attributeFlows": [{"target": "extensionAttribute1", "source": "employeeType"}]}]
 JSON
-# conf DB RULES-LINE
+# conf FILE DB [SYNC-LINE]
 conf() {
-    cat <<CONF
-[sync]
-database = $T/$1
-$2
-[ad]
-uri = $HS_SLAPD_URI
-bind_dn = $HS_SLAPD_SYNC_DN
-bind_password_file = $T/pw
-base_dn = $HS_SLAPD_BASE
-include = ou=Corp,$HS_SLAPD_BASE
-allow_insecure = yes
-[graph]
-tenant = 00000000-0000-0000-0000-000000000000
-client_id = 00000000-0000-0000-0000-000000000000
-client_secret_file = $T/pw
-domains = example.test
-CONF
+    ad_conf "$1" "sync: database = $T/$2" ${3:+"sync: $3"} "uri = $HS_SLAPD_URI" \
+        "bind_dn = $HS_SLAPD_SYNC_DN" "bind_password_file = $T/pw" "base_dn = $HS_SLAPD_BASE" \
+        "include = ou=Corp,$HS_SLAPD_BASE" "allow_insecure = yes"
 }
-conf rules.db "rules = $T/rules" >"$T/rules.conf"
-conf default.db "" >"$T/default.conf"
+conf "$T/rules.conf" rules.db "rules = $T/rules"
+conf "$T/default.conf" default.db
 # values CONF ATTR: "first-RDN-value=value" for every object that has ATTR, sorted
 values() {
     "$TOOL" -c "$1" --dump | "$HS_PY" -c '

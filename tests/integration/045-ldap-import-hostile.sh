@@ -29,23 +29,9 @@ serve() {
     for ((i = 0; i < 100; i++)); do [ -s "$T/port" ] && break; sleep 0.05; done
     [ -s "$T/port" ] || hs_fail "the hostile server did not start"
     PORT=$(cat "$T/port")
-    cat >"$T/hs.conf" <<CONF
-[sync]
-database = $T/hs.db
-[ad]
-uri = ldap://127.0.0.1:$PORT
-bind_dn = cn=sync,dc=example,dc=test
-bind_password_file = $T/pw
-base_dn = dc=example,dc=test
-include = ou=Corp,dc=example,dc=test
-allow_insecure = yes
-page_size = 4
-[graph]
-tenant = 00000000-0000-0000-0000-000000000000
-client_id = 00000000-0000-0000-0000-000000000000
-client_secret_file = $T/pw
-domains = example.test
-CONF
+    ad_conf "$T/hs.conf" "uri = ldap://127.0.0.1:$PORT" "bind_dn = cn=sync,dc=example,dc=test" \
+        "bind_password_file = $T/pw" "base_dn = dc=example,dc=test" \
+        "include = ou=Corp,dc=example,dc=test" "allow_insecure = yes" "page_size = 4"
 }
 stop_server() { kill "$SERVER" 2>/dev/null; wait "$SERVER" 2>/dev/null || true; }
 run_errors() { sqlite3 "$T/hs.db" "SELECT code FROM run_errors WHERE run_id = $1 ORDER BY id" | paste -sd' '; }

@@ -46,3 +46,27 @@ slapd_up() {
     printf '%s' "$HS_SLAPD_SYNC_PW" >"$T/pw"
     chmod 600 "$T/pw"
 }
+
+# ad_conf FILE LINE...: a configuration for the AD connector tests. "sync: KEY = VALUE" lines go
+# to [sync] (whose database is $T/hs.db unless one is given), the others to [ad]; the [graph]
+# section names a tenant that these tests never contact.
+ad_conf() {
+    local f=$1 line db="database = $T/hs.db" sync=() ad=()
+    shift
+    for line in "$@"; do
+        case "$line" in
+        "sync: database ="*) db=${line#sync: } ;;
+        "sync: "*) sync+=("${line#sync: }") ;;
+        *) ad+=("$line") ;;
+        esac
+    done
+    {
+        printf '[sync]\n%s\n' "$db"
+        [ "${#sync[@]}" = 0 ] || printf '%s\n' "${sync[@]}"
+        printf '[ad]\n'
+        printf '%s\n' "${ad[@]}"
+        printf '[graph]\ntenant = 00000000-0000-0000-0000-000000000000\n'
+        printf 'client_id = 00000000-0000-0000-0000-000000000000\nclient_secret_file = %s\n' "$T/pw"
+        printf 'domains = example.test\n'
+    } >"$f"
+}
