@@ -288,6 +288,61 @@ static int remember_update(struct xp *x, struct xitem *it)
 	return r;
 }
 
+/* Sends the n requests of a chunk (r: how building them went) and applies the answers in one
+ * transaction: done() for a success (also a 404 when gone_ok), the server is down for a
+ * transient error, an item error otherwise. Clears the requests. 0 to go on, 1 when there was
+ * nothing to send, < 0 on failure. */
+static int send_chunk(struct xp *x, struct gop *ops, struct xitem **v, size_t n, int r,
+                      bool gone_ok, int (*done)(struct xp *x, struct xitem *it))
+{
+	if (r >= 0 && n > 0)
+		r = graph_run(x->g, ops, n, true);
+	if (r < 0 || n == 0) {
+		for (size_t j = 0; j < n; j++)
+			gop_clear(&ops[j]);
+		return r < 0 ? r : 1;
+	}
+	r = store_begin(x->s);
+	for (size_t j = 0; r >= 0 && j < n; j++) {
+		struct gop *op = &ops[j];
+		if (op->status == 204 || op->status == 200 || (gone_ok && op->status == 404))
+			r = done(x, v[j]);
+		else if (graph_transient(op->status))
+			graph_export_server_down(x, op);
+		else
+			graph_export_item_error(x, v[j], op, NULL, NULL);
+	}
+	if (r >= 0)
+		r = store_commit(x->s);
+	else
+		store_rollback(x->s);
+	for (size_t j = 0; j < n; j++)
+		gop_clear(&ops[j]);
+	graph_export_progress(x);
+	return r < 0 ? r : 0;
+}
+
+static int updated(struct xp *x, struct xitem *it)
+{
+	int r = remember_update(x, it);
+
+	if (r >= 0 && !graph_export_has_member_work(it))
+		r = graph_export_item_done(x, it);
+	return r;
+}
+
+static int deleted(struct xp *x, struct xitem *it)
+{
+	int r = 0;
+
+	if (it->cs_id) {
+		r = store_cs_delete(x->s, it->cs_id);
+		if (r == -ENOENT)
+			r = 0;
+	}
+	return r >= 0 ? graph_export_item_done(x, it) : r;
+}
+
 static int do_updates(struct xp *x)
 {
 	struct gop *ops = calloc(GRAPH_EXPORT_CHUNK, sizeof(*ops));
@@ -340,38 +395,13 @@ static int do_updates(struct xp *x)
 			it->sent = true;
 			v[n++] = it;
 		}
-		if (r >= 0 && n > 0)
-			r = graph_run(x->g, ops, n, true);
-		if (r < 0 || n == 0) {
-			for (size_t j = 0; j < n; j++)
-				gop_clear(&ops[j]);
+		r = send_chunk(x, ops, v, n, r, false, updated);
+		if (r != 0)
 			break;
-		}
-		r = store_begin(x->s);
-		for (size_t j = 0; r >= 0 && j < n; j++) {
-			struct gop *op = &ops[j];
-			struct xitem *it = v[j];
-			if (op->status == 204 || op->status == 200) {
-				r = remember_update(x, it);
-				if (r >= 0 && !graph_export_has_member_work(it))
-					r = graph_export_item_done(x, it);
-			} else if (graph_transient(op->status)) {
-				graph_export_server_down(x, op);
-			} else {
-				graph_export_item_error(x, it, op, NULL, NULL);
-			}
-		}
-		if (r >= 0)
-			r = store_commit(x->s);
-		else
-			store_rollback(x->s);
-		for (size_t j = 0; j < n; j++)
-			gop_clear(&ops[j]);
-		graph_export_progress(x);
 	}
 	free(ops);
 	free(v);
-	return r;
+	return r < 0 ? r : 0; /* 1: the last chunk was empty */
 }
 
 /* --- deletes ---------------------------------------------------------------------------------- */
@@ -408,43 +438,14 @@ static int do_deletes(struct xp *x)
 			it->sent = true;
 			v[n++] = it;
 		}
-		if (r >= 0 && n > 0)
-			r = graph_run(x->g, ops, n, true);
-		if (r < 0 || n == 0) {
-			for (size_t j = 0; j < n; j++)
-				gop_clear(&ops[j]);
+		/* 404: already gone (a replay after a crash, or deleted in the portal) */
+		r = send_chunk(x, ops, v, n, r, true, deleted);
+		if (r != 0)
 			break;
-		}
-		r = store_begin(x->s);
-		for (size_t j = 0; r >= 0 && j < n; j++) {
-			struct gop *op = &ops[j];
-			struct xitem *it = v[j];
-			/* 404: already gone (a replay after a crash, or deleted in the portal) */
-			if (op->status == 204 || op->status == 200 || op->status == 404) {
-				if (it->cs_id) {
-					r = store_cs_delete(x->s, it->cs_id);
-					if (r == -ENOENT)
-						r = 0;
-				}
-				if (r >= 0)
-					r = graph_export_item_done(x, it);
-			} else if (graph_transient(op->status)) {
-				graph_export_server_down(x, op);
-			} else {
-				graph_export_item_error(x, it, op, NULL, NULL);
-			}
-		}
-		if (r >= 0)
-			r = store_commit(x->s);
-		else
-			store_rollback(x->s);
-		for (size_t j = 0; j < n; j++)
-			gop_clear(&ops[j]);
-		graph_export_progress(x);
 	}
 	free(ops);
 	free(v);
-	return r;
+	return r < 0 ? r : 0; /* 1: the last chunk was empty */
 }
 
 /* --- the step --------------------------------------------------------------------------------- */
