@@ -112,6 +112,18 @@ static int64_t step_begin(struct cycle *cy, const char *connector, enum store_st
 	return id;
 }
 
+/* The status of a step from its call's return and its result; err gets why it stopped. */
+static const char *step_status(int r, const char *status, const char *error, const char *what,
+                               char *err, size_t len)
+{
+	if (r < 0) {
+		(void)snprintf(err, len, "%s failed: %s", what, strerror(-r));
+		return "stopped-error";
+	}
+	(void)snprintf(err, len, "%s", error);
+	return status[0] ? status : "stopped-error";
+}
+
 /* A delta import that ran as a full one is recorded as what it was. */
 static void fell_back(struct cycle *cy, int64_t step_id, const char *label)
 {
@@ -191,12 +203,8 @@ static enum import_outcome step_ad_import(struct cycle *cy)
 	o.cancelled = cancelled_cb;
 	o.userdata = &sc;
 	r = ldap_import(&req->conf->ad, cy->s, &o, &res);
-	if (r < 0) {
-		status = "stopped-error";
-		(void)snprintf(err, sizeof(err), "import failed: %s", strerror(-r));
-	} else {
-		status = res.status[0] ? res.status : "stopped-error";
-		(void)snprintf(err, sizeof(err), "%s", res.error);
+	status = step_status(r, res.status, res.error, "import", err, sizeof(err));
+	if (r >= 0) {
 		if (res.note[0]) {
 			struct log_ctx ctx = {.run_id = cy->run_id_text,
 			                      .connector = LDAP_IMPORT_CONNECTOR};
@@ -236,12 +244,8 @@ static enum import_outcome step_graph_import(struct cycle *cy)
 	o.cancelled = cancelled_cb;
 	o.userdata = &sc;
 	r = graph_import(cy->d->graph, cy->s, &o, &res);
-	if (r < 0) {
-		status = "stopped-error";
-		(void)snprintf(err, sizeof(err), "import failed: %s", strerror(-r));
-	} else {
-		status = res.status[0] ? res.status : "stopped-error";
-		(void)snprintf(err, sizeof(err), "%s", res.error);
+	status = step_status(r, res.status, res.error, "import", err, sizeof(err));
+	if (r >= 0) {
 		if (res.status[0] && !is_stopped(status))
 			cy->d->last_import_ok[1] = time(NULL);
 	}
@@ -277,12 +281,7 @@ static bool step_sync(struct cycle *cy, bool full)
 	o.cancelled = cancelled_cb;
 	o.userdata = &sc;
 	r = sync_run(cy->s, cy->req->rules, &o, &res);
-	if (r < 0) {
-		status = "stopped-error";
-		(void)snprintf(err, sizeof(err), "sync failed: %s", strerror(-r));
-	} else {
-		status = res.status[0] ? res.status : "stopped-error";
-	}
+	status = step_status(r, res.status, "", "sync", err, sizeof(err));
 	step_end(cy, step, NULL, sc.label, status, &res.counters, err);
 	return !is_stopped(status);
 }
@@ -461,12 +460,8 @@ static void step_export(struct cycle *cy)
 	o.cancelled = cancelled_cb;
 	o.userdata = &sc;
 	r = graph_export(cy->d->graph, cy->s, &o, &res);
-	if (r < 0) {
-		status = "stopped-error";
-		(void)snprintf(err, sizeof(err), "export failed: %s", strerror(-r));
-	} else {
-		status = res.status[0] ? res.status : "stopped-error";
-		(void)snprintf(err, sizeof(err), "%s", res.error);
+	status = step_status(r, res.status, res.error, "export", err, sizeof(err));
+	if (r >= 0) {
 		if (!is_stopped(status))
 			cy->d->last_export_ok = time(NULL);
 		log_info("export: %" PRIu64 " write requests, %" PRIu64 " throttled answers",
