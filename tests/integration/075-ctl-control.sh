@@ -7,28 +7,7 @@
 # and usage errors (exit 2).
 . "$(dirname "$0")/../lib/common.sh"
 
-FIXTURE=$HS_TOOLS_DIR/hs-fixture-store
-[ -x "$FIXTURE" ] || hs_fail "test driver not built: $FIXTURE"
-T=$(hs_mktemp)
-mkdir -p "$T/secrets"
-echo ad > "$T/secrets/ad-password"
-echo graph > "$T/secrets/graph-secret"
-chmod 600 "$T/secrets/"*
-cat > "$T/hybridsync.conf" <<EOF
-[sync]
-database = $T/hybridsync.db
-
-[ad]
-uri = ldaps://dc1.corp.example.com
-bind_dn = CN=svc-sync,OU=Service,DC=corp,DC=example,DC=com
-bind_password_file = $T/secrets/ad-password
-base_dn = DC=corp,DC=example,DC=com
-
-[graph]
-tenant = 11111111-2222-3333-4444-555555555555
-client_id = aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee
-client_secret_file = $T/secrets/graph-secret
-EOF
+. "$(dirname "$0")/../lib/ctl-setting.sh"
 echo '{}' > "$T/empty.json"
 "$FIXTURE" "$T/hybridsync.db" "$T/empty.json"
 

@@ -5,30 +5,8 @@
 # Until the sync engine is built, show says so and this test is a visible skip.
 . "$(dirname "$0")/../lib/common.sh"
 
-FIXTURE=$HS_TOOLS_DIR/hs-fixture-store
-[ -x "$FIXTURE" ] || hs_fail "test driver not built: $FIXTURE"
-T=$(hs_mktemp)
-mkdir -p "$T/secrets"
-echo ad > "$T/secrets/ad-password"
-echo graph > "$T/secrets/graph-secret"
-chmod 600 "$T/secrets/"*
-cat > "$T/hybridsync.conf" <<EOF
-[sync]
-database = $T/hybridsync.db
-
-[ad]
-uri = ldaps://dc1.corp.example.com
-bind_dn = CN=svc-sync,OU=Service,DC=corp,DC=example,DC=com
-bind_password_file = $T/secrets/ad-password
-base_dn = DC=corp,DC=example,DC=com
-
-[graph]
-tenant = 11111111-2222-3333-4444-555555555555
-client_id = aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee
-client_secret_file = $T/secrets/graph-secret
-domains = corp.example.com
-EOF
-ctl() { "$HYBRIDSYNCCTL" -c "$T/hybridsync.conf" "$@"; }
+CTL_GRAPH_EXTRA="domains = corp.example.com"
+. "$(dirname "$0")/../lib/ctl-setting.sh"
 cat > "$T/fixture.json" <<'JSON'
 {"cs": [{"connector": "ad", "anchor": "anchor-alice", "class": "user",
          "dn": "CN=Alice,OU=Staff,DC=corp,DC=example,DC=com",
