@@ -2,7 +2,6 @@
 # hybridsyncctl show: one object in both connector spaces and the metaverse, through the sync
 # engine's preview (sync_preview). Usage errors exit 2; an unknown key exits 1 naming it; a
 # known object prints a JSON object with --json and readable "key: value" lines without.
-# Until the sync engine is built, show says so and this test is a visible skip.
 . "$(dirname "$0")/../lib/common.sh"
 
 CTL_GRAPH_EXTRA="domains = corp.example.com"
