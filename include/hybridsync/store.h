@@ -217,7 +217,9 @@ int store_cs_set_refs(struct store *s, int64_t cs_id, const char *attr,
  * added/removed, 0 when there was nothing to do. */
 int store_cs_add_ref(struct store *s, int64_t cs_id, const char *attr, const char *target_dn);
 int store_cs_remove_ref(struct store *s, int64_t cs_id, const char *attr, const char *target_dn);
-/* What `cs_id` references (attr NULL: every reference attribute), by attr and DN. */
+/* What `cs_id` references (attr NULL: every reference attribute), by attr and DN. A resolved
+ * reference's DN is its target's current DN. The references of one object are read at once
+ * (memory of its largest attribute) before the first call of `cb`, which may write. */
 int store_cs_get_refs(struct store *s, int64_t cs_id, const char *attr, store_ref_cb cb,
                       void *userdata);
 /* Who references `target_cs_id` (by id, or by its DN while unresolved). */

@@ -11,7 +11,7 @@
 
 #define REFS_TARGET_INDEX                                                                          \
 	"CREATE INDEX IF NOT EXISTS cs_refs_target ON cs_refs(target_cs_id)"                       \
-	" WHERE target_cs_id IS NOT NULL"
+	" WHERE target_cs_id <> 0"
 
 size_t store_bulk_map_max = STORE_BULK_MAP_MAX;
 

@@ -487,16 +487,10 @@ static int cs_update(struct store *s, const struct existing *ex, const struct st
 		r = store_bind(s, st, "ittiiiiibb", ex->id, in->dn, in->object_class, (int64_t)p,
 		               since, in->run_id, in->seen_gen, now, (const void *)digest,
 		               (size_t)ATTR_DIGEST_SIZE, blob, blob_len);
+	/* AD renames do not touch the groups that hold the object: the resolved references to
+	 * it have no DN of their own and show the new one. */
 	if (r >= 0)
 		r = store_exec_stmt(s, st);
-	if (r >= 0 && ex->dn_changed && in->dn) {
-		/* AD renames do not touch the groups that hold the object: follow it here. */
-		r = store_stmt(s, "UPDATE cs_refs SET target_dn = ?2 WHERE target_cs_id = ?1", &st);
-		if (r >= 0)
-			r = store_bind(s, st, "it", ex->id, in->dn);
-		if (r >= 0)
-			r = store_exec_stmt(s, st);
-	}
 	return r;
 }
 
@@ -509,7 +503,6 @@ int store_cs_upsert(struct store *s, int64_t connector_id, const struct store_cs
 	void *blob = NULL;
 	size_t blob_len = 0;
 	int64_t id = 0;
-	bool tx = false;
 	int r;
 
 	if (!s || !in || !in->anchor || !in->anchor_len || !in->object_class)
@@ -557,22 +550,10 @@ int store_cs_upsert(struct store *s, int64_t connector_id, const struct store_cs
 		result = STORE_ADDED;
 		goto out;
 	}
-	if (ex.dn_changed) { /* two statements: keep them together */
-		r = store_tx_begin(s);
-		if (r < 0)
-			goto out;
-		tx = true;
-	}
 	r = cs_update(s, &ex, in, blob, blob_len, digest);
 	id = ex.id;
 	result = STORE_CHANGED;
 out:
-	if (tx) {
-		if (r >= 0)
-			r = store_tx_commit(s);
-		if (r < 0)
-			store_tx_rollback(s);
-	}
 	free(blob);
 	if (r < 0)
 		return r;

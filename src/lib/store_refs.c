@@ -1,5 +1,9 @@
 /* The store's reference rows (member, manager: one row per value, resolved to CS ids) and the
- * export memory of Graph CS objects (exported, not yet confirmed by an import). */
+ * export memory of Graph CS objects (exported, not yet confirmed by an import).
+ *
+ * A resolved row keeps the target's id only (target_dn is ''): its DN is the target's own, read
+ * by a join, so it follows renames by itself. An unresolved row (target_cs_id 0) keeps the DN
+ * text. A row is identified by (cs_id, attr, target_cs_id, target_dn). */
 #include "store_internal.h"
 
 #include <errno.h>
@@ -24,37 +28,56 @@ static int cmp_str_ptr(const void *a, const void *b)
 	return nocase_cmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-struct strlist {
-	char **v;
+/* One stored reference as read back: its DN (the target's when resolved) and its key. */
+struct ref_row {
+	int64_t cs_id;
+	char *attr; /* only when read by store_cs_get_refs */
+	char *dn;
+	int64_t target;
+};
+
+struct ref_rows {
+	struct ref_row *v;
 	size_t n, cap;
 };
 
-static void strlist_free(struct strlist *l)
+static void ref_rows_free(struct ref_rows *l)
 {
-	size_t i;
-
-	for (i = 0; i < l->n; i++)
-		free(l->v[i]);
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].attr);
+		free(l->v[i].dn);
+	}
 	free(l->v);
-	*l = (struct strlist){0};
+	*l = (struct ref_rows){0};
 }
 
-static int strlist_push(struct strlist *l, const char *str)
+/* Appends the row of `st` whose first columns are (attr, dn, target) or, when `with_attr` is
+ * false, (dn, target). */
+static int ref_rows_push(struct store *s, struct ref_rows *l, sqlite3_stmt *st, int64_t cs_id,
+                         bool with_attr)
 {
-	char *c;
+	struct ref_row *row;
+	int col = 0;
 
 	if (l->n == l->cap) {
 		size_t cap = l->cap ? l->cap * 2 : 64;
-		char **v = reallocarray(l->v, cap, sizeof(*v));
+		struct ref_row *v = reallocarray(l->v, cap, sizeof(*v));
 		if (!v)
-			return -ENOMEM;
+			return store_failf(s, -ENOMEM, "out of memory");
 		l->v = v;
 		l->cap = cap;
 	}
-	c = strdup(str);
-	if (!c)
-		return -ENOMEM;
-	l->v[l->n++] = c;
+	row = &l->v[l->n];
+	*row = (struct ref_row){.cs_id = cs_id};
+	if (with_attr && !(row->attr = strdup((const char *)sqlite3_column_text(st, col++))))
+		return store_failf(s, -ENOMEM, "out of memory");
+	row->dn = strdup((const char *)sqlite3_column_text(st, col++));
+	row->target = sqlite3_column_int64(st, col);
+	if (!row->dn) {
+		free(row->attr);
+		return store_failf(s, -ENOMEM, "out of memory");
+	}
+	l->n++;
 	return 0;
 }
 
@@ -64,6 +87,9 @@ static int strlist_push(struct strlist *l, const char *str)
 	"coalesce((SELECT c.id FROM cs_objects c WHERE c.connector_id = " conn " AND c.dn = " dn   \
 	" AND (c.flags & 2) = 0 LIMIT 1), (SELECT c.id FROM cs_objects c"                          \
 	" WHERE c.connector_id = " conn " AND c.dn = " dn " LIMIT 1))"
+
+/* The DN a row of `cs_refs r LEFT JOIN cs_objects t ON t.id = r.target_cs_id` stands for. */
+#define REF_DN "(CASE WHEN r.target_cs_id = 0 THEN r.target_dn ELSE coalesce(t.dn, '') END)"
 
 /* The connector and pending import of a CS object. */
 static int cs_info(struct store *s, int64_t cs_id, int64_t *ret_connector, int *ret_pending)
@@ -107,6 +133,8 @@ static int mark_updated(struct store *s, int64_t cs_id)
 	return r;
 }
 
+/* Adds a row for `dn`, resolved now when an object has that DN; the caller knows that no row
+ * stands for `dn` yet. */
 static int ref_insert(struct store *s, int64_t cs_id, const char *attr, const char *dn,
                       int64_t connector_id, int *ret_added)
 {
@@ -114,8 +142,9 @@ static int ref_insert(struct store *s, int64_t cs_id, const char *attr, const ch
 	int r;
 
 	r = store_stmt(s,
-	               "INSERT OR IGNORE INTO cs_refs(cs_id, attr, target_dn, connector_id,"
-	               " target_cs_id) VALUES (?1, ?2, ?3, ?4, " RESOLVE("?4", "?3") ")",
+	               "INSERT OR IGNORE INTO cs_refs(cs_id, attr, target_cs_id, target_dn,"
+	               " connector_id) SELECT ?1, ?2, t, CASE t WHEN 0 THEN ?3 ELSE '' END, ?4"
+	               " FROM (SELECT coalesce(" RESOLVE("?4", "?3") ", 0) AS t)",
 	               &st);
 	if (r >= 0)
 		r = store_bind(s, st, "itti", cs_id, attr, dn, connector_id);
@@ -126,16 +155,71 @@ static int ref_insert(struct store *s, int64_t cs_id, const char *attr, const ch
 	return r;
 }
 
-static int ref_delete(struct store *s, int64_t cs_id, const char *attr, const char *dn,
-                      int *ret_removed)
+/* Deletes the rows standing for `dn` (unresolved, or resolved to an object with that DN): two
+ * statements, each a lookup by the full key, however many values the attribute has. */
+static int ref_delete_dn(struct store *s, int64_t cs_id, const char *attr, const char *dn,
+                         int64_t connector_id, int *ret_removed)
+{
+	static const char *const sql[] = {
+	    "DELETE FROM cs_refs WHERE cs_id = ?1 AND attr = ?2 AND target_cs_id = 0"
+	    " AND target_dn = ?3 AND connector_id = ?4",
+	    "DELETE FROM cs_refs WHERE cs_id = ?1 AND attr = ?2 AND target_cs_id IN ("
+	    " SELECT c.id FROM cs_objects c WHERE c.connector_id = ?4 AND c.dn = ?3)"
+	    " AND target_dn = ''",
+	};
+	sqlite3_stmt *st;
+	int r = 0;
+
+	*ret_removed = 0;
+	for (size_t i = 0; i < 2 && r >= 0; i++) {
+		r = store_stmt(s, sql[i], &st);
+		if (r >= 0)
+			r = store_bind(s, st, "itti", cs_id, attr, dn, connector_id);
+		if (r >= 0)
+			r = store_exec_stmt(s, st);
+		if (r >= 0)
+			*ret_removed += sqlite3_changes(s->db);
+	}
+	return r;
+}
+
+/* 1 when a row stands for `dn`, resolved or not. */
+static int ref_exists(struct store *s, int64_t cs_id, const char *attr, const char *dn,
+                      int64_t connector_id)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	r = store_stmt(s,
+	               "SELECT EXISTS (SELECT 1 FROM cs_refs WHERE cs_id = ?1 AND attr = ?2"
+	               "  AND target_cs_id = 0 AND target_dn = ?3)"
+	               " OR EXISTS (SELECT 1 FROM cs_objects c CROSS JOIN cs_refs r"
+	               "  ON r.cs_id = ?1 AND r.attr = ?2 AND r.target_cs_id = c.id"
+	               "  AND r.target_dn = '' WHERE c.connector_id = ?4 AND c.dn = ?3)",
+	               &st);
+	if (r >= 0)
+		r = store_bind(s, st, "itti", cs_id, attr, dn, connector_id);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	r = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : store_fail(s, rc);
+	sqlite3_reset(st);
+	return r;
+}
+
+/* Deletes one row read by load_refs. */
+static int ref_delete_row(struct store *s, int64_t cs_id, const char *attr,
+                          const struct ref_row *row, int *ret_removed)
 {
 	sqlite3_stmt *st;
 	int r;
 
-	r = store_stmt(s, "DELETE FROM cs_refs WHERE cs_id = ?1 AND attr = ?2 AND target_dn = ?3",
+	r = store_stmt(s,
+	               "DELETE FROM cs_refs WHERE cs_id = ?1 AND attr = ?2 AND target_cs_id = ?3"
+	               " AND target_dn = ?4",
 	               &st);
 	if (r >= 0)
-		r = store_bind(s, st, "itt", cs_id, attr, dn);
+		r = store_bind(s, st, "itit", cs_id, attr, row->target, row->target ? "" : row->dn);
 	if (r >= 0)
 		r = store_exec_stmt(s, st);
 	if (r >= 0)
@@ -143,26 +227,23 @@ static int ref_delete(struct store *s, int64_t cs_id, const char *attr, const ch
 	return r;
 }
 
-static int load_refs(struct store *s, int64_t cs_id, const char *attr, struct strlist *out)
+/* The stored values of one attribute with their keys, in DN order. */
+static int load_refs(struct store *s, int64_t cs_id, const char *attr, struct ref_rows *out)
 {
 	sqlite3_stmt *st;
 	int rc, r;
 
 	r = store_stmt(s,
-	               "SELECT target_dn FROM cs_refs WHERE cs_id = ?1 AND attr = ?2"
-	               " ORDER BY target_dn",
+	               "SELECT " REF_DN " AS dn, r.target_cs_id FROM cs_refs r"
+	               " LEFT JOIN cs_objects t ON t.id = r.target_cs_id"
+	               " WHERE r.cs_id = ?1 AND r.attr = ?2 ORDER BY dn COLLATE NOCASE",
 	               &st);
 	if (r >= 0)
 		r = store_bind(s, st, "it", cs_id, attr);
 	if (r < 0)
 		return r;
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		r = strlist_push(out, (const char *)sqlite3_column_text(st, 0));
-		if (r < 0) {
-			store_failf(s, r, "out of memory");
-			break;
-		}
-	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && r >= 0)
+		r = ref_rows_push(s, out, st, cs_id, false);
 	if (r >= 0 && rc != SQLITE_DONE)
 		r = store_fail(s, rc);
 	sqlite3_reset(st);
@@ -170,9 +251,9 @@ static int load_refs(struct store *s, int64_t cs_id, const char *attr, struct st
 }
 
 /* Merges the sorted wanted list with the sorted stored list: inserts and deletes the
- * difference only. */
+ * difference only (a DN stored twice, resolved and not, loses its second row). */
 static int merge_refs(struct store *s, int64_t cs_id, const char *attr, int64_t connector_id,
-                      const char **want, size_t n, const struct strlist *have, size_t *changes)
+                      const char **want, size_t n, const struct ref_rows *have, size_t *changes)
 {
 	size_t i = 0, j = 0;
 	int r = 0, k;
@@ -184,12 +265,12 @@ static int merge_refs(struct store *s, int64_t cs_id, const char *attr, int64_t 
 		else if (j == have->n)
 			c = -1;
 		else
-			c = nocase_cmp(want[i], have->v[j]);
+			c = nocase_cmp(want[i], have->v[j].dn);
 		k = 0;
 		if (c < 0)
 			r = ref_insert(s, cs_id, attr, want[i++], connector_id, &k);
 		else if (c > 0)
-			r = ref_delete(s, cs_id, attr, have->v[j++], &k);
+			r = ref_delete_row(s, cs_id, attr, &have->v[j++], &k);
 		else
 			i++, j++;
 		*changes += (size_t)k;
@@ -206,13 +287,14 @@ static int bulk_insert_refs(struct store *s, int64_t cs_id, const char *attr, co
 	int r = 0;
 
 	for (size_t i = 0; i < n && r >= 0; i++) {
+		int64_t target = store_bulk_lookup(s, want[i]);
 		r = store_stmt(s,
-		               "INSERT OR IGNORE INTO cs_refs(cs_id, attr, target_dn, connector_id,"
-		               " target_cs_id) VALUES (?1, ?2, ?3, ?4, nullif(?5, 0))",
+		               "INSERT OR IGNORE INTO cs_refs(cs_id, attr, target_cs_id, target_dn,"
+		               " connector_id) VALUES (?1, ?2, ?3, ?4, ?5)",
 		               &st);
 		if (r >= 0)
-			r = store_bind(s, st, "ittii", cs_id, attr, want[i], s->bulk.connector_id,
-			               store_bulk_lookup(s, want[i]));
+			r = store_bind(s, st, "ititi", cs_id, attr, target, target ? "" : want[i],
+			               s->bulk.connector_id);
 		if (r >= 0)
 			r = store_exec_stmt(s, st);
 		if (r >= 0)
@@ -224,7 +306,7 @@ static int bulk_insert_refs(struct store *s, int64_t cs_id, const char *attr, co
 int store_cs_set_refs(struct store *s, int64_t cs_id, const char *attr,
                       const char *const *target_dns, size_t n, size_t *ret_changes)
 {
-	struct strlist have = {0};
+	struct ref_rows have = {0};
 	const char **want = NULL;
 	int64_t connector_id = 0;
 	size_t i, m = 0, changes = 0;
@@ -271,7 +353,7 @@ done:
 	if (r < 0)
 		store_tx_rollback(s);
 out:
-	strlist_free(&have);
+	ref_rows_free(&have);
 	free(want);
 	if (r >= 0 && ret_changes)
 		*ret_changes = changes;
@@ -289,9 +371,13 @@ static int ref_change(struct store *s, int64_t cs_id, const char *attr, const ch
 	if (r < 0)
 		return r;
 	r = cs_info(s, cs_id, &connector_id, NULL);
-	if (r >= 0)
-		r = add ? ref_insert(s, cs_id, attr, dn, connector_id, &k)
-		        : ref_delete(s, cs_id, attr, dn, &k);
+	if (r >= 0 && add) {
+		r = ref_exists(s, cs_id, attr, dn, connector_id);
+		if (r == 0)
+			r = ref_insert(s, cs_id, attr, dn, connector_id, &k);
+	} else if (r >= 0) {
+		r = ref_delete_dn(s, cs_id, attr, dn, connector_id, &k);
+	}
 	if (r >= 0 && k > 0)
 		r = mark_updated(s, cs_id);
 	if (r >= 0)
@@ -313,96 +399,63 @@ int store_cs_remove_ref(struct store *s, int64_t cs_id, const char *attr, const 
 	return ref_change(s, cs_id, attr, target_dn, false);
 }
 
-struct ref_row {
-	int64_t cs_id;
-	char *attr;
-	char *dn;
-	int64_t target;
-};
-
-static int decode_ref(struct store *s, sqlite3_stmt *st, void *batch, size_t i)
+/* Hands the rows to `cb` after the statement that read them is done, so that it may write. */
+static int ref_rows_emit(const struct ref_rows *rows, const char *attr, store_ref_cb cb,
+                         void *userdata)
 {
-	struct ref_row *row = &((struct ref_row *)batch)[i];
-
-	row->cs_id = sqlite3_column_int64(st, 0);
-	row->target = sqlite3_column_int64(st, 3);
-	row->attr = strdup((const char *)sqlite3_column_text(st, 1));
-	row->dn = strdup((const char *)sqlite3_column_text(st, 2));
-	if (!row->attr || !row->dn) {
-		free(row->attr);
-		free(row->dn);
-		return store_failf(s, -ENOMEM, "out of memory");
-	}
-	return 0;
-}
-
-/* Streams a keyset-paginated ref query whose rows are (cs_id, attr, target_dn, target) and
- * whose parameters ?1..?3 are fixed and ?4..?6 the last (cs_id, attr, target_dn), ?7 limit. */
-static int stream_refs(struct store *s, const char *sql, int64_t p1, const char *p2, int64_t p3,
-                       store_ref_cb cb, void *userdata)
-{
-	struct ref_row batch[STORE_BATCH];
-	int64_t last_id = 0;
-	char *last_attr = NULL, *last_dn = NULL;
-	size_t n, i;
 	int r = 0;
 
-	for (;;) {
-		sqlite3_stmt *st;
-		r = store_stmt(s, sql, &st);
-		if (r >= 0)
-			r = store_bind(s, st, "itiitti", p1, p2, p3, last_id,
-			               last_attr ? last_attr : "", last_dn ? last_dn : "",
-			               (int64_t)STORE_BATCH);
-		if (r < 0)
-			break;
-		r = store_fetch_page(s, st, decode_ref, batch, &n);
-		if (r >= 0 && n > 0) { /* the key to continue after */
-			free(last_attr);
-			free(last_dn);
-			last_id = batch[n - 1].cs_id;
-			last_attr = strdup(batch[n - 1].attr);
-			last_dn = strdup(batch[n - 1].dn);
-			if (!last_attr || !last_dn)
-				r = store_failf(s, -ENOMEM, "out of memory");
-		}
-		for (i = 0; i < n; i++) {
-			struct store_ref ref = {batch[i].cs_id, batch[i].attr, batch[i].dn,
-			                        batch[i].target};
-			if (r == 0)
-				r = cb(&ref, userdata);
-			free(batch[i].attr);
-			free(batch[i].dn);
-		}
-		if (r != 0 || n < STORE_BATCH)
-			break;
+	for (size_t i = 0; i < rows->n && r == 0; i++) {
+		struct store_ref ref = {rows->v[i].cs_id, rows->v[i].attr ? rows->v[i].attr : attr,
+		                        rows->v[i].dn, rows->v[i].target};
+		r = cb(&ref, userdata);
 	}
-	free(last_attr);
-	free(last_dn);
 	return r;
 }
 
 int store_cs_get_refs(struct store *s, int64_t cs_id, const char *attr, store_ref_cb cb,
                       void *userdata)
 {
+	struct ref_rows rows = {0};
+	sqlite3_stmt *st;
+	int rc, r;
+
 	if (!s || !cb)
 		return -EINVAL;
-	/* ?3 and ?4 are unused: the key is (attr, target_dn) within one object. */
-	return stream_refs(
-	    s,
-	    "SELECT r.cs_id, r.attr, r.target_dn, coalesce(r.target_cs_id,"
-	    "  " RESOLVE(
-	        "r.connector_id",
-	        "r.target_dn") ", 0)"
-	                       " FROM cs_refs r WHERE r.cs_id = ?1 AND (?2 IS NULL OR r.attr = ?2)"
-	                       " AND (r.attr, r.target_dn) > (?5, ?6)"
-	                       " ORDER BY r.attr, r.target_dn LIMIT ?7",
-	    cs_id, attr, 0, cb, userdata);
+	/* One object's references at once (they are sorted by DN, which is not the key): its
+	 * memory is that of its largest attribute, never of the directory. Unresolved rows are
+	 * resolved for the reader when their target has appeared since. */
+	r = store_stmt(s,
+	               "SELECT r.attr, " REF_DN " AS dn, CASE WHEN r.target_cs_id <> 0"
+	               " THEN r.target_cs_id ELSE coalesce(" RESOLVE(
+	                   "r.connector_id", "r.target_dn") ", 0) END"
+	                                                    " FROM cs_refs r"
+	                                                    " LEFT JOIN cs_objects t ON t.id = "
+	                                                    "r.target_cs_id"
+	                                                    " WHERE r.cs_id = ?1 AND (?2 IS NULL "
+	                                                    "OR r.attr = ?2)"
+	                                                    " ORDER BY r.attr, dn COLLATE NOCASE",
+	               &st);
+	if (r >= 0)
+		r = store_bind(s, st, "it", cs_id, attr);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && r >= 0)
+		r = ref_rows_push(s, &rows, st, cs_id, true);
+	if (r >= 0 && rc != SQLITE_DONE)
+		r = store_fail(s, rc);
+	sqlite3_reset(st);
+	if (r >= 0)
+		r = ref_rows_emit(&rows, NULL, cb, userdata);
+	ref_rows_free(&rows);
+	return r;
 }
 
 int store_cs_get_referrers(struct store *s, int64_t target_cs_id, store_ref_cb cb, void *userdata)
 {
-	int64_t connector_id = 0;
+	struct ref_rows rows = {0};
+	int64_t connector_id = 0, last_id = 0;
+	char *last_attr = NULL;
 	sqlite3_stmt *st;
 	char *dn = NULL;
 	int rc, r;
@@ -424,18 +477,44 @@ int store_cs_get_referrers(struct store *s, int64_t target_cs_id, store_ref_cb c
 		r = store_fail(s, rc);
 	}
 	sqlite3_reset(st);
-	if (r < 0)
-		return r;
-	/* Resolved rows by id; unresolved ones by the target's DN. */
-	r = stream_refs(s,
-	                "SELECT cs_id, attr, target_dn, ?1 FROM ("
-	                "  SELECT cs_id, attr, target_dn FROM cs_refs WHERE target_cs_id = ?1"
-	                "  UNION"
-	                "  SELECT cs_id, attr, target_dn FROM cs_refs"
-	                "   WHERE target_cs_id IS NULL AND connector_id = ?3 AND target_dn = ?2)"
-	                " WHERE (cs_id, attr, target_dn) > (?4, ?5, ?6)"
-	                " ORDER BY cs_id, attr, target_dn LIMIT ?7",
-	                target_cs_id, dn ? dn : "", connector_id, cb, userdata);
+	/* Resolved rows by id, unresolved ones by the target's DN; a popular target (a manager
+	 * of thousands) is read in batches, continuing after the last (cs_id, attr). */
+	while (r >= 0) {
+		r = store_stmt(s,
+		               "SELECT attr, ?2, ?1, cs_id FROM ("
+		               "  SELECT cs_id, attr FROM cs_refs"
+		               "   WHERE target_cs_id = ?1 AND target_cs_id <> 0"
+		               "  UNION"
+		               "  SELECT cs_id, attr FROM cs_refs"
+		               "   WHERE target_cs_id = 0 AND connector_id = ?3 AND target_dn = ?2)"
+		               " WHERE (cs_id, attr) > (?4, ?5) ORDER BY cs_id, attr LIMIT ?6",
+		               &st);
+		if (r >= 0)
+			r = store_bind(s, st, "itiiti", target_cs_id, dn ? dn : "", connector_id,
+			               last_id, last_attr ? last_attr : "", (int64_t)STORE_BATCH);
+		if (r < 0)
+			break;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW && r >= 0)
+			r = ref_rows_push(s, &rows, st, sqlite3_column_int64(st, 3), true);
+		if (r >= 0 && rc != SQLITE_DONE)
+			r = store_fail(s, rc);
+		sqlite3_reset(st);
+		if (r < 0 || rows.n == 0)
+			break;
+		last_id = rows.v[rows.n - 1].cs_id;
+		free(last_attr);
+		last_attr = strdup(rows.v[rows.n - 1].attr);
+		if (!last_attr) {
+			r = store_failf(s, -ENOMEM, "out of memory");
+			break;
+		}
+		r = ref_rows_emit(&rows, NULL, cb, userdata);
+		if (r != 0 || rows.n < STORE_BATCH)
+			break;
+		ref_rows_free(&rows);
+	}
+	ref_rows_free(&rows);
+	free(last_attr);
 	free(dn);
 	return r;
 }
@@ -447,15 +526,17 @@ int store_cs_resolve_refs(struct store *s, int64_t connector_id, uint64_t *ret_n
 
 	if (!s)
 		return -EINVAL;
+	/* OR REPLACE: a row already resolved to the same target (written after the target came)
+	 * is the same reference. */
 	r = store_writable(s);
 	if (r >= 0)
 		r = store_stmt(s,
-		               "UPDATE cs_refs SET target_cs_id = " RESOLVE(
+		               "UPDATE OR REPLACE cs_refs SET target_cs_id = " RESOLVE(
 		                   "cs_refs.connector_id",
-		                   "cs_refs.target_dn") " WHERE connector_id = ?1 AND target_cs_id "
-		                                        "IS NULL AND EXISTS ("
-		                                        "  SELECT 1 FROM cs_objects c WHERE "
-		                                        "c.connector_id = ?1"
+		                   "cs_refs.target_dn") ", target_dn = ''"
+		                                        " WHERE connector_id = ?1 AND target_cs_id = 0"
+		                                        " AND EXISTS (SELECT 1 FROM cs_objects c"
+		                                        "  WHERE c.connector_id = ?1"
 		                                        "  AND c.dn = cs_refs.target_dn)",
 		               &st);
 	if (r >= 0)

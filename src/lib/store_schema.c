@@ -209,6 +209,32 @@ static const struct migration migrations[] = {
      ") WITHOUT ROWID;"
      "INSERT INTO state(key, value) VALUES"
      "  ('mv.index_attrs', 'cloudanchor,mail:ci,objectsid,sourceanchor,userprincipalname:ci');"},
+    /* A resolved reference keeps only the target's id: its DN is the target's, read by a join,
+     * so the row and its reverse index no longer carry the DN text twice (the first full
+     * import of a large directory spent half of its store time on it). target_cs_id 0 is
+     * unresolved; a deleted target turns back into its DN (trigger), as SET NULL did. */
+    {2, "references by id",
+     "CREATE TABLE cs_refs_v2 ("
+     "  cs_id INTEGER NOT NULL REFERENCES cs_objects(id) ON DELETE CASCADE,"
+     "  attr TEXT NOT NULL COLLATE NOCASE,"
+     "  target_cs_id INTEGER NOT NULL,"
+     "  target_dn TEXT NOT NULL COLLATE NOCASE,"
+     "  connector_id INTEGER NOT NULL,"
+     "  PRIMARY KEY (cs_id, attr, target_cs_id, target_dn)"
+     ") WITHOUT ROWID;"
+     "INSERT OR IGNORE INTO cs_refs_v2(cs_id, attr, target_cs_id, target_dn, connector_id)"
+     "  SELECT cs_id, attr, coalesce(target_cs_id, 0),"
+     "   CASE WHEN target_cs_id IS NULL THEN target_dn ELSE '' END, connector_id FROM cs_refs;"
+     "DROP TABLE cs_refs;"
+     "ALTER TABLE cs_refs_v2 RENAME TO cs_refs;"
+     "CREATE INDEX cs_refs_target ON cs_refs(target_cs_id) WHERE target_cs_id <> 0;"
+     "CREATE INDEX cs_refs_unresolved ON cs_refs(connector_id, target_dn)"
+     "  WHERE target_cs_id = 0;"
+     "CREATE TRIGGER cs_refs_unresolve BEFORE DELETE ON cs_objects BEGIN"
+     "  UPDATE OR REPLACE cs_refs SET target_cs_id = 0, target_dn = old.dn"
+     "   WHERE target_cs_id = old.id AND target_cs_id <> 0 AND old.dn IS NOT NULL;"
+     "  DELETE FROM cs_refs WHERE target_cs_id = old.id AND target_cs_id <> 0;"
+     " END;"},
 };
 
 #define N_MIGRATIONS (sizeof(migrations) / sizeof(migrations[0]))

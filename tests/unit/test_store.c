@@ -457,6 +457,31 @@ static void test_refs(void)
 	c.n = 0;
 	CHECK(store_cs_get_refs(s, group, "member", collect_ref, &c) == 0);
 	CHECK_INT_EQ(c.target[1], 0);
+	CHECK_STR_EQ(c.dn[1], "CN=Bob,DC=corp"); /* the deleted object's DN, kept as text */
+	c.n = 0;
+	CHECK(store_cs_get_referrers(s, alice, collect_ref, &c) == 0);
+	CHECK_INT_EQ(c.n, 1);
+	CHECK_STR_EQ(c.dn[0], "CN=Alice Smith,DC=corp");
+
+	/* an unresolved value whose object has appeared since is the same value as the object's
+	 * DN: adding it again or setting it changes nothing, and resolving leaves one row */
+	CHECK_INT_EQ(store_cs_add_ref(s, group, "manager", "cn=bob,dc=corp"), 1);
+	CHECK(upsert(s, ad, "b2", "CN=Bob,DC=corp", "user", a, 0, NULL, &bob) == 0);
+	CHECK_INT_EQ(store_cs_add_ref(s, group, "manager", "CN=Bob,DC=corp"), 0);
+	CHECK(store_cs_set_refs(s, group, "manager", (const char *[]){"CN=BOB,DC=corp"}, 1,
+	                        &changes) == 0);
+	CHECK_INT_EQ(changes, 0);
+	CHECK(store_cs_resolve_refs(s, ad, &n) == 0);
+	CHECK(n >= 1);
+	c.n = 0;
+	CHECK(store_cs_get_refs(s, group, "manager", collect_ref, &c) == 0);
+	CHECK_INT_EQ(c.n, 1);
+	CHECK_INT_EQ(c.target[0], bob);
+	CHECK_STR_EQ(c.dn[0], "CN=Bob,DC=corp");
+	CHECK_INT_EQ(store_cs_remove_ref(s, group, "manager", "cn=BOB,dc=corp"), 1);
+	c.n = 0;
+	CHECK(store_cs_get_refs(s, group, "manager", collect_ref, &c) == 0);
+	CHECK_INT_EQ(c.n, 0);
 
 	/* a 50,000-member group: one change touches one row */
 	for (int i = 0; i < 50000; i++) {
@@ -481,6 +506,72 @@ static void test_refs(void)
 
 	attr_set_free(a);
 	store_close(s);
+}
+
+/* A store written by schema version 1 (references with their DN text, resolved or not) is
+ * migrated on open: resolved rows keep their target, unresolved ones their DN. */
+static void test_migrate_refs(void)
+{
+	struct store *s = open_rw("mig.db");
+	struct attr_set *a = attr_set_new();
+	struct refs c = {0};
+	const char *members[] = {"CN=Alice,DC=corp", "CN=Gone,DC=corp"};
+	int64_t ad, group, alice;
+	size_t changes;
+	sqlite3 *db;
+	uint32_t v = 0;
+
+	store_get_connector(s, "ad", &ad);
+	attr_set_add_string(a, "cn", "x");
+	CHECK(upsert(s, ad, "g", "CN=Group,DC=corp", "group", a, 0, NULL, &group) == 0);
+	CHECK(upsert(s, ad, "a", "CN=Alice,DC=corp", "user", a, 0, NULL, &alice) == 0);
+	CHECK(store_cs_set_refs(s, group, "member", members, 2, &changes) == 0);
+	s = store_close(s);
+
+	/* back to version 1's layout, as that version wrote it */
+	CHECK(sqlite3_open(path_in("mig.db"), &db) == SQLITE_OK);
+	CHECK(sqlite3_exec(db,
+	                   "BEGIN;"
+	                   "CREATE TABLE v1 (cs_id INTEGER NOT NULL REFERENCES cs_objects(id)"
+	                   " ON DELETE CASCADE, attr TEXT NOT NULL COLLATE NOCASE,"
+	                   " target_dn TEXT NOT NULL COLLATE NOCASE, connector_id INTEGER NOT NULL,"
+	                   " target_cs_id INTEGER REFERENCES cs_objects(id) ON DELETE SET NULL,"
+	                   " PRIMARY KEY (cs_id, attr, target_dn)) WITHOUT ROWID;"
+	                   "INSERT INTO v1 SELECT r.cs_id, r.attr,"
+	                   " CASE r.target_cs_id WHEN 0 THEN r.target_dn ELSE t.dn END,"
+	                   " r.connector_id, nullif(r.target_cs_id, 0)"
+	                   " FROM cs_refs r LEFT JOIN cs_objects t ON t.id = r.target_cs_id;"
+	                   "DROP TRIGGER cs_refs_unresolve; DROP TABLE cs_refs;"
+	                   "ALTER TABLE v1 RENAME TO cs_refs;"
+	                   "CREATE INDEX cs_refs_target ON cs_refs(target_cs_id)"
+	                   " WHERE target_cs_id IS NOT NULL;"
+	                   "CREATE INDEX cs_refs_unresolved ON cs_refs(connector_id, target_dn)"
+	                   " WHERE target_cs_id IS NULL;"
+	                   "PRAGMA user_version = 1; COMMIT;",
+	                   NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(db);
+	header_u32(path_in("mig.db"), 60, &v, NULL);
+	CHECK_INT_EQ(v, 1);
+
+	s = open_rw("mig.db");
+	CHECK(store_cs_get_refs(s, group, "member", collect_ref, &c) == 0);
+	CHECK_INT_EQ(c.n, 2);
+	CHECK_STR_EQ(c.dn[0], "CN=Alice,DC=corp");
+	CHECK_INT_EQ(c.target[0], alice);
+	CHECK_STR_EQ(c.dn[1], "CN=Gone,DC=corp");
+	CHECK_INT_EQ(c.target[1], 0);
+	/* and behaves as written by this version: a deleted target turns back into its DN */
+	CHECK(store_cs_delete(s, alice) == 0);
+	c.n = 0;
+	CHECK(store_cs_get_refs(s, group, "member", collect_ref, &c) == 0);
+	CHECK_INT_EQ(c.n, 2);
+	CHECK_STR_EQ(c.dn[0], "CN=Alice,DC=corp");
+	CHECK_INT_EQ(c.target[0], 0);
+	CHECK(store_check_integrity(s, true) == 0);
+	attr_set_free(a);
+	store_close(s);
+	header_u32(path_in("mig.db"), 60, &v, NULL); /* written back by the close */
+	CHECK_INT_EQ(v, store_schema_version());
 }
 
 /* --- bulk loading of an empty connector space ---------------------------------------------- */
@@ -1286,6 +1377,7 @@ int main(void)
 	test_open_and_versions();
 	test_cs();
 	test_refs();
+	test_migrate_refs();
 	test_bulk();
 	test_export_memory();
 	test_mv();
