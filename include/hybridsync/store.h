@@ -130,6 +130,12 @@ struct store_cs_import {
 	const struct attr_set *attrs; /* NULL: no attributes */
 	int64_t run_id;               /* 0: not recorded */
 	int64_t seen_gen;             /* full import generation; 0: not a full import */
+	/* Optional: the attributes already encoded, as attr_set_serialize and attr_set_digest
+	 * give them (both or neither); then `attrs` is not read. Lets a caller encode in another
+	 * thread than the one that writes. */
+	const void *attrs_blob;
+	size_t attrs_blob_len;
+	const uint8_t *attrs_digest;
 };
 
 /* A CS object as stored; owned by the caller (store_cs_object_free) unless handed to a

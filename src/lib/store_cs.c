@@ -494,6 +494,17 @@ static int cs_update(struct store *s, const struct existing *ex, const struct st
 	return r;
 }
 
+/* The attributes' blob: the caller's when it encoded them (not to be freed), else a new one. */
+static int encode(struct store *s, const struct store_cs_import *in, void **ret, size_t *ret_len)
+{
+	if (in->attrs_blob) {
+		*ret = (void *)in->attrs_blob;
+		*ret_len = in->attrs_blob_len;
+		return 0;
+	}
+	return store_encode_attrs(s, in->attrs, ret, ret_len, NULL);
+}
+
 int store_cs_upsert(struct store *s, int64_t connector_id, const struct store_cs_import *in,
                     enum store_upsert_result *ret_result, int64_t *ret_id)
 {
@@ -505,18 +516,20 @@ int store_cs_upsert(struct store *s, int64_t connector_id, const struct store_cs
 	int64_t id = 0;
 	int r;
 
-	if (!s || !in || !in->anchor || !in->anchor_len || !in->object_class)
+	if (!s || !in || !in->anchor || !in->anchor_len || !in->object_class ||
+	    !in->attrs_blob != !in->attrs_digest)
 		return -EINVAL;
 	r = store_writable(s);
 	if (r < 0)
 		return r;
-	r = attr_set_digest(in->attrs, digest);
-	if (r < 0)
+	if (in->attrs_digest)
+		memcpy(digest, in->attrs_digest, sizeof(digest));
+	else if ((r = attr_set_digest(in->attrs, digest)) < 0)
 		return store_failf(s, r, "cannot digest attributes: %s", strerror(-r));
 	if (s->bulk.connector_id && s->bulk.connector_id == connector_id) {
 		/* Bulk loading an empty space: the object is new unless the import returned it
 		 * twice (then the usual path, and the DN map is no longer trusted). */
-		r = store_encode_attrs(s, in->attrs, &blob, &blob_len, NULL);
+		r = encode(s, in, &blob, &blob_len);
 		if (r >= 0)
 			r = cs_insert(s, connector_id, in, blob, blob_len, digest, &id);
 		if (r >= 0 && id != 0) {
@@ -524,7 +537,8 @@ int store_cs_upsert(struct store *s, int64_t connector_id, const struct store_cs
 			r = store_bulk_added(s, in->dn, id);
 			goto out;
 		}
-		free(blob);
+		if (blob != in->attrs_blob)
+			free(blob);
 		blob = NULL;
 		if (r < 0)
 			goto out;
@@ -540,7 +554,7 @@ int store_cs_upsert(struct store *s, int64_t connector_id, const struct store_cs
 		result = STORE_UNCHANGED;
 		goto out;
 	}
-	r = store_encode_attrs(s, in->attrs, &blob, &blob_len, NULL);
+	r = encode(s, in, &blob, &blob_len);
 	if (r < 0)
 		goto out;
 	if (ex.id == 0) {
@@ -554,7 +568,8 @@ int store_cs_upsert(struct store *s, int64_t connector_id, const struct store_cs
 	id = ex.id;
 	result = STORE_CHANGED;
 out:
-	free(blob);
+	if (blob != in->attrs_blob)
+		free(blob);
 	if (r < 0)
 		return r;
 	if (ret_result)

@@ -278,29 +278,68 @@ static int merge_refs(struct store *s, int64_t cs_id, const char *attr, int64_t 
 	return r;
 }
 
+/* Rows per INSERT of a bulk load: one statement per row spends more on the statement (bind,
+ * step, reset) than on the row. */
+#define BULK_ROWS 16
+#define ROW5      "(?, ?, ?, ?, ?)"
+#define ROWS4     ROW5 "," ROW5 "," ROW5 "," ROW5
+#define BULK_INSERT                                                                                \
+	"INSERT OR IGNORE INTO cs_refs(cs_id, attr, target_cs_id, target_dn, connector_id) VALUES "
+
+static int bind_ref(struct store *s, sqlite3_stmt *st, int first, int64_t cs_id, const char *attr,
+                    const char *dn)
+{
+	int64_t target = store_bulk_lookup(s, dn);
+	int rc;
+
+	rc = sqlite3_bind_int64(st, first, cs_id);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, first + 1, attr, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, first + 2, target);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_text(st, first + 3, target ? "" : dn, -1, SQLITE_STATIC);
+	if (rc == SQLITE_OK)
+		rc = sqlite3_bind_int64(st, first + 4, s->bulk.connector_id);
+	return rc == SQLITE_OK ? 0 : store_fail(s, rc);
+}
+
 /* The rows of an object a bulk load just added; targets known to the bulk DN map are resolved
  * now, the others by store_cs_bulk_end. `want` is sorted and without duplicates. */
 static int bulk_insert_refs(struct store *s, int64_t cs_id, const char *attr, const char **want,
                             size_t n, size_t *changes)
 {
 	sqlite3_stmt *st;
+	size_t i = 0;
 	int r = 0;
 
-	for (size_t i = 0; i < n && r >= 0; i++) {
-		int64_t target = store_bulk_lookup(s, want[i]);
+	while (i < n && r >= 0) {
+		size_t k = n - i >= BULK_ROWS ? BULK_ROWS : 1;
 		r = store_stmt(s,
-		               "INSERT OR IGNORE INTO cs_refs(cs_id, attr, target_cs_id, target_dn,"
-		               " connector_id) VALUES (?1, ?2, ?3, ?4, ?5)",
+		               k == BULK_ROWS ? BULK_INSERT ROWS4 "," ROWS4 "," ROWS4 "," ROWS4
+		                              : BULK_INSERT ROW5,
 		               &st);
-		if (r >= 0)
-			r = store_bind(s, st, "ititi", cs_id, attr, target, target ? "" : want[i],
-			               s->bulk.connector_id);
+		for (size_t j = 0; j < k && r >= 0; j++)
+			r = bind_ref(s, st, (int)(5 * j + 1), cs_id, attr, want[i + j]);
 		if (r >= 0)
 			r = store_exec_stmt(s, st);
 		if (r >= 0)
 			*changes += (size_t)sqlite3_changes(s->db);
+		i += k;
 	}
 	return r;
+}
+
+static void bulk_undo_refs(struct store *s, int64_t cs_id, const char *attr)
+{
+	sqlite3_stmt *st;
+	char err[sizeof(s->errmsg)];
+
+	memcpy(err, s->errmsg, sizeof(err)); /* the first error is the one to report */
+	if (store_stmt(s, "DELETE FROM cs_refs WHERE cs_id = ?1 AND attr = ?2", &st) >= 0 &&
+	    store_bind(s, st, "it", cs_id, attr) >= 0)
+		(void)store_exec_stmt(s, st);
+	memcpy(s->errmsg, err, sizeof(err));
 }
 
 int store_cs_set_refs(struct store *s, int64_t cs_id, const char *attr,
@@ -332,14 +371,19 @@ int store_cs_set_refs(struct store *s, int64_t cs_id, const char *attr,
 		if (m == 0 || nocase_cmp(want[m - 1], want[i]) != 0)
 			want[m++] = want[i];
 
+	if (s->tx_depth > 0 && store_bulk_refs_claim(s, cs_id, attr)) {
+		/* Just added by a bulk load: no rows yet, pending add (nothing to mark). Inside the
+		 * load's transaction without a savepoint of its own (two statements per object, a
+		 * tenth of a first import): a failure deletes what it inserted, which is every row
+		 * of this object and attribute. */
+		r = bulk_insert_refs(s, cs_id, attr, want, m, &changes);
+		if (r < 0)
+			bulk_undo_refs(s, cs_id, attr);
+		goto out;
+	}
 	r = store_tx_begin(s);
 	if (r < 0)
 		goto out;
-	if (store_bulk_refs_claim(s, cs_id, attr)) {
-		/* Just added by a bulk load: no rows yet, pending add (nothing to mark). */
-		r = bulk_insert_refs(s, cs_id, attr, want, m, &changes);
-		goto done;
-	}
 	r = cs_info(s, cs_id, &connector_id, NULL);
 	if (r >= 0)
 		r = load_refs(s, cs_id, attr, &have);
@@ -347,7 +391,6 @@ int store_cs_set_refs(struct store *s, int64_t cs_id, const char *attr,
 		r = merge_refs(s, cs_id, attr, connector_id, want, m, &have, &changes);
 	if (r >= 0 && changes > 0)
 		r = mark_updated(s, cs_id);
-done:
 	if (r >= 0)
 		r = store_tx_commit(s);
 	if (r < 0)

@@ -118,9 +118,9 @@ ATTACH '$W/$name.db' AS o;
 BEGIN;
 INSERT INTO connectors SELECT * FROM o.connectors;
 INSERT INTO cs_objects SELECT * FROM o.cs_objects ORDER BY id;
-INSERT INTO cs_refs SELECT * FROM o.cs_refs ORDER BY cs_id, attr, target_dn;
+INSERT INTO cs_refs SELECT * FROM o.cs_refs ORDER BY cs_id, attr, target_cs_id, target_dn;
 COMMIT;
-CREATE INDEX cs_refs_target ON cs_refs(target_cs_id) WHERE target_cs_id IS NOT NULL;
+CREATE INDEX cs_refs_target ON cs_refs(target_cs_id) WHERE target_cs_id <> 0;
 EOF
     t_floor=$(($(hs_ms) - t0))
     echo "figure: $name: store floor (SQLite copying the same rows in one transaction)" \

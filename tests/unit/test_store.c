@@ -508,6 +508,49 @@ static void test_refs(void)
 	store_close(s);
 }
 
+/* Attributes encoded by the caller (in another thread) are stored as if the store had encoded
+ * them: the same object, digest and change detection. */
+static void test_preencoded(void)
+{
+	struct store *s = open_rw("pre.db");
+	struct attr_set *a = attr_set_new();
+	struct store_cs_object *o1 = NULL, *o2 = NULL;
+	enum store_upsert_result res;
+	uint8_t digest[ATTR_DIGEST_SIZE];
+	void *blob = NULL;
+	size_t len = 0;
+	int64_t ad, id1, id2;
+
+	store_get_connector(s, "ad", &ad);
+	attr_set_add_string(a, "cn", "x");
+	attr_set_add_string(a, "title", "Engineer");
+	CHECK(attr_set_serialize(a, &blob, &len) == 0);
+	CHECK(attr_set_digest(a, digest) == 0);
+	struct store_cs_import in = {.anchor = "p1", .anchor_len = 2, .dn = "CN=P1,DC=corp",
+	                             .object_class = "user", .attrs_blob = blob,
+	                             .attrs_blob_len = len, .attrs_digest = digest};
+	CHECK(store_cs_upsert(s, ad, &in, &res, &id1) == 0);
+	CHECK_INT_EQ(res, STORE_ADDED);
+	CHECK(upsert(s, ad, "p2", "CN=P2,DC=corp", "user", a, 0, NULL, &id2) == 0);
+	CHECK(store_cs_get(s, id1, &o1) == 0);
+	CHECK(store_cs_get(s, id2, &o2) == 0);
+	CHECK(memcmp(o1->digest, o2->digest, ATTR_DIGEST_SIZE) == 0);
+	CHECK(attr_set_equal(o1->attrs, o2->attrs));
+	/* the same attributes again, encoded: unchanged; through the set: unchanged */
+	CHECK(store_cs_upsert(s, ad, &in, &res, NULL) == 0);
+	CHECK_INT_EQ(res, STORE_UNCHANGED);
+	CHECK(upsert(s, ad, "p1", "CN=P1,DC=corp", "user", a, 0, &res, NULL) == 0);
+	CHECK_INT_EQ(res, STORE_UNCHANGED);
+	/* a blob without its digest (or the reverse) is refused */
+	in.attrs_digest = NULL;
+	CHECK_INT_EQ(store_cs_upsert(s, ad, &in, &res, NULL), -EINVAL);
+	store_cs_object_free(o1);
+	store_cs_object_free(o2);
+	free(blob);
+	attr_set_free(a);
+	store_close(s);
+}
+
 /* A store written by schema version 1 (references with their DN text, resolved or not) is
  * migrated on open: resolved rows keep their target, unresolved ones their DN. */
 static void test_migrate_refs(void)
@@ -1378,6 +1421,7 @@ int main(void)
 	test_cs();
 	test_refs();
 	test_migrate_refs();
+	test_preencoded();
 	test_bulk();
 	test_export_memory();
 	test_mv();
