@@ -91,6 +91,23 @@ static int ref_rows_push(struct store *s, struct ref_rows *l, sqlite3_stmt *st, 
 /* The DN a row of `cs_refs r LEFT JOIN cs_objects t ON t.id = r.target_cs_id` stands for. */
 #define REF_DN "(CASE WHEN r.target_cs_id = 0 THEN r.target_dn ELSE coalesce(t.dn, '') END)"
 
+/* clang-format off */
+/* One object's references (?2 NULL: of every attribute) by attribute and DN, unresolved ones
+ * resolved for the reader when their target has appeared since. */
+#define GET_REFS_SQL                                                                               \
+	"SELECT r.attr, " REF_DN " AS dn, CASE WHEN r.target_cs_id <> 0 THEN r.target_cs_id"       \
+	" ELSE coalesce(" RESOLVE("r.connector_id", "r.target_dn") ", 0) END"                     \
+	" FROM cs_refs r LEFT JOIN cs_objects t ON t.id = r.target_cs_id"                          \
+	" WHERE r.cs_id = ?1 AND (?2 IS NULL OR r.attr = ?2) ORDER BY r.attr, dn COLLATE NOCASE"
+/* The connector's unresolved references whose target has appeared. OR REPLACE: a row already
+ * resolved to the same target (written after the target came) is the same reference. */
+#define RESOLVE_REFS_SQL                                                                           \
+	"UPDATE OR REPLACE cs_refs SET target_cs_id = "                                            \
+	RESOLVE("cs_refs.connector_id", "cs_refs.target_dn") ", target_dn = ''"                    \
+	" WHERE connector_id = ?1 AND target_cs_id = 0 AND EXISTS (SELECT 1 FROM cs_objects c"     \
+	" WHERE c.connector_id = ?1 AND c.dn = cs_refs.target_dn)"
+/* clang-format on */
+
 /* The connector and pending import of a CS object. */
 static int cs_info(struct store *s, int64_t cs_id, int64_t *ret_connector, int *ret_pending)
 {
@@ -284,7 +301,8 @@ static int merge_refs(struct store *s, int64_t cs_id, const char *attr, int64_t 
 #define ROW5      "(?, ?, ?, ?, ?)"
 #define ROWS4     ROW5 "," ROW5 "," ROW5 "," ROW5
 #define BULK_INSERT                                                                                \
-	"INSERT OR IGNORE INTO cs_refs(cs_id, attr, target_cs_id, target_dn, connector_id) VALUES "
+	"INSERT OR IGNORE INTO cs_refs(cs_id, attr, target_cs_id, target_dn, connector_id) "       \
+	"VALUES "
 
 static int bind_ref(struct store *s, sqlite3_stmt *st, int first, int64_t cs_id, const char *attr,
                     const char *dn)
@@ -466,19 +484,8 @@ int store_cs_get_refs(struct store *s, int64_t cs_id, const char *attr, store_re
 	if (!s || !cb)
 		return -EINVAL;
 	/* One object's references at once (they are sorted by DN, which is not the key): its
-	 * memory is that of its largest attribute, never of the directory. Unresolved rows are
-	 * resolved for the reader when their target has appeared since. */
-	r = store_stmt(s,
-	               "SELECT r.attr, " REF_DN " AS dn, CASE WHEN r.target_cs_id <> 0"
-	               " THEN r.target_cs_id ELSE coalesce(" RESOLVE(
-	                   "r.connector_id", "r.target_dn") ", 0) END"
-	                                                    " FROM cs_refs r"
-	                                                    " LEFT JOIN cs_objects t ON t.id = "
-	                                                    "r.target_cs_id"
-	                                                    " WHERE r.cs_id = ?1 AND (?2 IS NULL "
-	                                                    "OR r.attr = ?2)"
-	                                                    " ORDER BY r.attr, dn COLLATE NOCASE",
-	               &st);
+	 * memory is that of its largest attribute, never of the directory. */
+	r = store_stmt(s, GET_REFS_SQL, &st);
 	if (r >= 0)
 		r = store_bind(s, st, "it", cs_id, attr);
 	if (r < 0)
@@ -569,19 +576,9 @@ int store_cs_resolve_refs(struct store *s, int64_t connector_id, uint64_t *ret_n
 
 	if (!s)
 		return -EINVAL;
-	/* OR REPLACE: a row already resolved to the same target (written after the target came)
-	 * is the same reference. */
 	r = store_writable(s);
 	if (r >= 0)
-		r = store_stmt(s,
-		               "UPDATE OR REPLACE cs_refs SET target_cs_id = " RESOLVE(
-		                   "cs_refs.connector_id",
-		                   "cs_refs.target_dn") ", target_dn = ''"
-		                                        " WHERE connector_id = ?1 AND target_cs_id = 0"
-		                                        " AND EXISTS (SELECT 1 FROM cs_objects c"
-		                                        "  WHERE c.connector_id = ?1"
-		                                        "  AND c.dn = cs_refs.target_dn)",
-		               &st);
+		r = store_stmt(s, RESOLVE_REFS_SQL, &st);
 	if (r >= 0)
 		r = store_bind(s, st, "i", connector_id);
 	if (r >= 0)

@@ -526,9 +526,13 @@ static void test_preencoded(void)
 	attr_set_add_string(a, "title", "Engineer");
 	CHECK(attr_set_serialize(a, &blob, &len) == 0);
 	CHECK(attr_set_digest(a, digest) == 0);
-	struct store_cs_import in = {.anchor = "p1", .anchor_len = 2, .dn = "CN=P1,DC=corp",
-	                             .object_class = "user", .attrs_blob = blob,
-	                             .attrs_blob_len = len, .attrs_digest = digest};
+	struct store_cs_import in = {.anchor = "p1",
+	                             .anchor_len = 2,
+	                             .dn = "CN=P1,DC=corp",
+	                             .object_class = "user",
+	                             .attrs_blob = blob,
+	                             .attrs_blob_len = len,
+	                             .attrs_digest = digest};
 	CHECK(store_cs_upsert(s, ad, &in, &res, &id1) == 0);
 	CHECK_INT_EQ(res, STORE_ADDED);
 	CHECK(upsert(s, ad, "p2", "CN=P2,DC=corp", "user", a, 0, NULL, &id2) == 0);
