@@ -110,54 +110,56 @@ out:
 }
 
 /* One changed object from DirSync or the uSNChanged poll. */
-static int changed_entry(struct ldap_ctx *c, LDAPMessage *e, enum lread_mode mode)
+static int changed_obj(struct ldap_ctx *c, struct lobj *o, enum lread_mode mode)
 {
 	struct store_cs_object *cur = NULL;
-	struct lobj o;
-	int r = lentry_read(c, e, mode, &o);
+	int r = 0;
 
-	if (r != 0)
-		goto out;
-	if (o.err_code[0]) {
-		r = lobj_report_error(c, &o);
+	if (o->err_code[0]) {
+		r = lobj_report_error(c, o);
 		goto tick;
 	}
-	if (!o.has_anchor)
+	if (!o->has_anchor)
 		goto tick;
-	if (o.deleted) {
-		r = lobj_delete(c, o.anchor, LDAP_IMPORT_ANCHOR_SIZE, NULL);
+	if (o->deleted) {
+		r = lobj_delete(c, o->anchor, LDAP_IMPORT_ANCHOR_SIZE, NULL);
 		goto tick;
 	}
-	r = store_cs_get_by_anchor(c->s, c->connector_id, o.anchor, LDAP_IMPORT_ANCHOR_SIZE, &cur);
+	r = store_cs_get_by_anchor(c->s, c->connector_id, o->anchor, LDAP_IMPORT_ANCHOR_SIZE, &cur);
 	if (r < 0 && r != -ENOENT)
 		goto out;
 	r = 0;
-	if (!lscope_in(c, o.dn)) {
+	if (!lscope_in(c, o->dn)) {
 		/* Moved out of scope: a delete. */
 		if (cur)
-			r = lobj_delete(c, o.anchor, LDAP_IMPORT_ANCHOR_SIZE, o.dn);
+			r = lobj_delete(c, o->anchor, LDAP_IMPORT_ANCHOR_SIZE, o->dn);
 	} else if (mode == LREAD_FULL) {
-		if (o.klass)
-			r = lobj_store_full(c, &o);
-	} else if (!cur || strcmp(cur->dn, o.dn) != 0) {
+		if (o->klass)
+			r = lobj_store_full(c, o);
+	} else if (!cur || strcmp(cur->dn, o->dn) != 0) {
 		/* New, moved into scope, renamed or moved: DirSync sent only what changed, and not
 		 * the RDN attribute of a rename (cn), so read the whole object. */
-		r = import_by_dn(c, o.dn);
+		r = import_by_dn(c, o->dn);
 	} else {
-		r = merge_changes(c, &o, cur);
+		r = merge_changes(c, o, cur);
 	}
 tick:
 	if (r >= 0 && r != 1)
 		r = lbatch_tick(c);
 out:
 	store_cs_object_free(cur);
-	lobj_clear(&o);
 	return r;
 }
 
 static int dirsync_entry(struct ldap_ctx *c, LDAPMessage *e)
 {
-	return changed_entry(c, e, LREAD_DIRSYNC);
+	struct lobj o;
+	int r = lentry_read(c, e, LREAD_DIRSYNC, &o);
+
+	if (r == 0)
+		r = changed_obj(c, &o, LREAD_DIRSYNC);
+	lobj_clear(&o);
+	return r;
 }
 
 static int nothing_entry(struct ldap_ctx *c, LDAPMessage *e)
@@ -333,9 +335,9 @@ int ldelta_dirsync(struct ldap_ctx *c, const void *cookie, size_t len)
 	return r;
 }
 
-static int usn_entry(struct ldap_ctx *c, LDAPMessage *e)
+static int usn_obj(struct ldap_ctx *c, struct lobj *o)
 {
-	return changed_entry(c, e, LREAD_FULL);
+	return changed_obj(c, o, LREAD_FULL);
 }
 
 int ldelta_usn(struct ldap_ctx *c, const char *usn)
@@ -374,7 +376,7 @@ int ldelta_usn(struct ldap_ctx *c, const char *usn)
 	r = snprintf(filter, sizeof(filter), "(&%s(uSNChanged>=%llu))", c->filter, from + 1);
 	if (r < 0 || (size_t)r >= sizeof(filter))
 		return -ENAMETOOLONG;
-	r = lsearch_paged(c, c->nc, filter, true, usn_entry);
+	r = lsearch_paged(c, c->nc, filter, true, usn_obj);
 	if (r != 0)
 		return r;
 	r = lbatch_begin(c);

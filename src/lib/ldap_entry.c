@@ -13,6 +13,7 @@ void lobj_clear(struct lobj *o)
 {
 	free(o->dn);
 	attr_set_free(o->attrs);
+	free(o->blob);
 	lstrv_clear(&o->cleared);
 	lstrv_clear(&o->member);
 	lstrv_clear(&o->manager);
@@ -430,6 +431,20 @@ static void count(struct ldap_ctx *c, enum store_upsert_result res, size_t ref_c
 		c->ret->counters.updates++;
 }
 
+int lobj_encode(struct lobj *o)
+{
+	int r;
+
+	if (o->blob || !o->attrs)
+		return 0;
+	r = attr_set_digest(o->attrs, o->digest);
+	if (r == 0)
+		r = attr_set_serialize(o->attrs, &o->blob, &o->blob_len);
+	if (r == 0)
+		o->attrs = attr_set_free(o->attrs);
+	return r;
+}
+
 int lobj_store_full(struct ldap_ctx *c, const struct lobj *o)
 {
 	struct store_cs_import in = {
@@ -440,6 +455,9 @@ int lobj_store_full(struct ldap_ctx *c, const struct lobj *o)
 	    .attrs = o->attrs,
 	    .run_id = c->o->run_id,
 	    .seen_gen = c->gen,
+	    .attrs_blob = o->blob,
+	    .attrs_blob_len = o->blob_len,
+	    .attrs_digest = o->blob ? o->digest : NULL,
 	};
 	enum store_upsert_result res;
 	size_t n1 = 0, n2 = 0;

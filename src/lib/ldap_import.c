@@ -13,27 +13,22 @@
 
 #define OP_TIMEOUT_S 120
 
-static int full_entry(struct ldap_ctx *c, LDAPMessage *e)
+static int full_obj(struct ldap_ctx *c, struct lobj *o)
 {
-	struct lobj o;
-	int r = lentry_read(c, e, LREAD_FULL, &o);
+	int r = 0;
 
-	if (r != 0)
-		goto out;
 	/* A DN that cannot be parsed cannot be placed either: the server returned it for an
 	 * include, so it is reported rather than left out as out of scope. */
-	if (!o.dn_invalid && (!lscope_in(c, o.dn) || o.deleted))
-		goto out;
-	if (o.err_code[0]) {
-		r = lobj_report_error(c, &o);
-	} else if (o.klass) {
+	if (!o->dn_invalid && (!lscope_in(c, o->dn) || o->deleted))
+		return 0;
+	if (o->err_code[0]) {
+		r = lobj_report_error(c, o);
+	} else if (o->klass) {
 		c->in_scope++;
-		r = lobj_store_full(c, &o);
+		r = lobj_store_full(c, o);
 	}
 	if (r == 0)
 		r = lbatch_tick(c);
-out:
-	lobj_clear(&o);
 	return r;
 }
 
@@ -76,7 +71,7 @@ int lfull_import(struct ldap_ctx *c)
 	c->bulk = bulk;
 	r = 0;
 	for (size_t i = 0; i < c->include.n && r == 0; i++)
-		r = lsearch_paged(c, c->include.v[i], c->filter, false, full_entry);
+		r = lsearch_paged(c, c->include.v[i], c->filter, false, full_obj);
 	if (r != 0)
 		goto out;
 	if (c->in_scope == 0) {

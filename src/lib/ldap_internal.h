@@ -49,6 +49,11 @@ struct lobj {
 	bool has_object_class;
 	bool deleted; /* isDeleted: TRUE (a tombstone) */
 	struct attr_set *attrs;
+	/* The attributes encoded for the store by the reading thread (lobj_encode), which then
+	 * frees attrs: the writing thread only copies the blob. */
+	void *blob;
+	size_t blob_len;
+	uint8_t digest[ATTR_DIGEST_SIZE];
 	struct lstrv cleared; /* attributes sent without values (DirSync: cleared) */
 	struct lstrv member, manager;
 	bool has_member, has_manager;
@@ -128,6 +133,8 @@ bool lattr_requested(const struct ldap_ctx *c, const char *name, size_t len);
 /* ldap_entry.c */
 /* 0: read (o->err_code set for a per-object error), 1: stopped (status set), < 0: local. */
 int lentry_read(struct ldap_ctx *c, LDAPMessage *e, enum lread_mode mode, struct lobj *o);
+/* Encodes the attributes of an object to be stored (blob, digest) and frees them. */
+int lobj_encode(struct lobj *o);
 /* Writes a full object (add, update, rename): upsert + references; counts it. */
 int lobj_store_full(struct ldap_ctx *c, const struct lobj *o);
 /* A per-object error to the run history and counters. */
@@ -159,10 +166,13 @@ int lfull_import(struct ldap_ctx *c);
 
 /* ldap_search.c */
 typedef int (*lentry_fn)(struct ldap_ctx *c, LDAPMessage *e);
-/* A paged subtree search (with Show Deleted when asked); every entry goes to fn inside a batch,
- * one commit per page. Returns 0, 1 stopped (status set), < 0 local error. */
+typedef int (*lobj_fn)(struct ldap_ctx *c, struct lobj *o);
+/* A paged subtree search (with Show Deleted when asked). A second thread reads and decodes the
+ * entries (lentry_read, LREAD_FULL: fn never touches the LDAP handle); every object goes to fn
+ * in the caller's thread inside a batch, one commit per page. Returns 0, 1 stopped (status
+ * set), < 0 local error. */
 int lsearch_paged(struct ldap_ctx *c, const char *base, const char *filter, bool show_deleted,
-                  lentry_fn fn);
+                  lobj_fn fn);
 
 /* ldap_delta.c */
 /* 0 done, 1 stopped, 2 the cursor is expired: run a full import instead, 3 DirSync refused

@@ -1,9 +1,15 @@
 /* AD connector: the paged subtree search (RFC 2696) that the full import and the uSNChanged poll
- * share: one page asked for ahead, every entry to a callback inside a batch, a commit at page
- * boundaries (in a bulk load, every LBATCH_BULK objects), progress and cancellation. */
+ * share. Two threads: a reader asks for the next page ahead, reads and decodes the entries of
+ * one page while the caller's thread writes the objects of the previous one to the store
+ * (inside a batch, with a commit at page boundaries, in a bulk load every LBATCH_BULK objects),
+ * reports progress and polls for cancellation. Only the reader uses the LDAP handle and only
+ * the writer the store, so neither is shared; pages pass through a queue of LPIPE_DEPTH. */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "ldap_internal.h"
 
@@ -79,75 +85,320 @@ static int page_result(struct ldap_ctx *c, const char *base, LDAPMessage *msg,
 	return r;
 }
 
-int lsearch_paged(struct ldap_ctx *c, const char *base, const char *filter, bool show_deleted,
-                  lentry_fn fn)
+/* One page of decoded objects, from the reader to the writer. */
+struct lpage {
+	struct lobj *objs;
+	size_t n, cap;
+	uint64_t estimate;
+	int r;     /* 0; 1 stopped (status and error in the reader's result); < 0 local error */
+	bool last; /* nothing follows */
+};
+
+/* Decoded pages waiting for the writer. With the page being decoded, the page being written
+ * and LPIPE_BACK written pages not yet freed, the search holds at most eight pages, whatever
+ * the directory's size. */
+#define LPIPE_DEPTH 4
+#define LPIPE_BACK  2
+/* How often a reader waiting for the server looks whether the writer has stopped. */
+#define LPIPE_POLL_MS 200
+
+struct lpipe {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct lpage q[LPIPE_DEPTH];
+	size_t head, len;
+	/* Written pages go back to the reader, which frees them: what a thread allocates it also
+	 * frees (a free from the other thread goes through a lock of the allocator's arena). */
+	struct lpage back[LPIPE_BACK];
+	size_t n_back;
+	bool abort; /* the writer has stopped: the reader abandons the search */
+
+	/* The reader's own context: the same connection and request, but its own result (its
+	 * stops are recorded there and handed over with the last page) and no store. */
+	struct ldap_ctx rc;
+	struct ldap_import_opts ro;
+	struct ldap_import_result rret;
+	const char *base, *filter;
+	bool show_deleted;
+};
+
+static void lpage_free(struct lpage *page)
 {
-	unsigned empty = 0;
-	int msgid = -1, r;
+	for (size_t i = 0; i < page->n; i++)
+		lobj_clear(&page->objs[i]);
+	free(page->objs);
+	*page = (struct lpage){0};
+}
 
-	r = send_page(c, base, filter, show_deleted, NULL, &msgid);
-	while (r == 0 && msgid >= 0) {
-		LDAPMessage *chain = NULL, *m;
-		struct berval *cookie = NULL;
-		int rc;
+static bool aborted(struct lpipe *p)
+{
+	bool a;
 
-		/* A whole page (at most page_size entries) is read before it is processed, and the
-		 * next page is asked for first: the server prepares it while this one is written.
-		 */
-		rc = ldap_result(c->ld, msgid, LDAP_MSG_ALL, &c->timeout, &chain);
-		if (rc == 0) {
-			ldap_msgfree(chain);
-			ldap_abandon_ext(c->ld, msgid, NULL, NULL);
-			r = lstop(c, "stopped-server-down",
-			          "no answer from the server within %ld s",
-			          (long)c->timeout.tv_sec);
-			break;
+	pthread_mutex_lock(&p->lock);
+	a = p->abort;
+	pthread_mutex_unlock(&p->lock);
+	return a;
+}
+
+/* Queues a page (false, and the page freed, when the writer has stopped). */
+static bool push(struct lpipe *p, struct lpage *page)
+{
+	pthread_mutex_lock(&p->lock);
+	while (p->len == LPIPE_DEPTH && !p->abort)
+		pthread_cond_wait(&p->cond, &p->lock);
+	if (p->abort) {
+		pthread_mutex_unlock(&p->lock);
+		lpage_free(page);
+		return false;
+	}
+	p->q[(p->head + p->len) % LPIPE_DEPTH] = *page;
+	p->len++;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	return true;
+}
+
+/* A written page, handed back for the reader to free. */
+static void give_back(struct lpipe *p, struct lpage *page)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->n_back < LPIPE_BACK) {
+		p->back[p->n_back++] = *page;
+		*page = (struct lpage){0};
+	}
+	pthread_mutex_unlock(&p->lock);
+	lpage_free(page); /* when the reader is behind: freed here after all */
+}
+
+/* Frees the pages handed back (in the reader). */
+static void free_back(struct lpipe *p)
+{
+	struct lpage back[LPIPE_BACK];
+	size_t n;
+
+	pthread_mutex_lock(&p->lock);
+	n = p->n_back;
+	memcpy(back, p->back, n * sizeof(*back));
+	p->n_back = 0;
+	pthread_mutex_unlock(&p->lock);
+	for (size_t i = 0; i < n; i++)
+		lpage_free(&back[i]);
+}
+
+/* The next page; the reader always ends with a page marked last. */
+static void pop(struct lpipe *p, struct lpage *page)
+{
+	pthread_mutex_lock(&p->lock);
+	while (p->len == 0)
+		pthread_cond_wait(&p->cond, &p->lock);
+	*page = p->q[p->head];
+	p->head = (p->head + 1) % LPIPE_DEPTH;
+	p->len--;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Waits for the whole page of msgid within the operation timeout, in slices, so that a writer
+ * that has stopped is noticed: 0 and *ret, 1 stopped, 2 the writer has stopped. */
+static int wait_page(struct lpipe *p, int msgid, LDAPMessage **ret)
+{
+	struct ldap_ctx *c = &p->rc;
+	int64_t end = now_ms() + (int64_t)c->timeout.tv_sec * 1000 + c->timeout.tv_usec / 1000;
+
+	for (;;) {
+		struct timeval slice = {0, LPIPE_POLL_MS * 1000};
+		LDAPMessage *chain = NULL;
+		int rc = ldap_result(c->ld, msgid, LDAP_MSG_ALL, &slice, &chain);
+
+		if (rc > 0) {
+			*ret = chain;
+			return 0;
 		}
+		ldap_msgfree(chain);
 		if (rc < 0) {
 			int err = LDAP_SERVER_DOWN;
 			ldap_get_option(c->ld, LDAP_OPT_RESULT_CODE, &err);
-			ldap_msgfree(chain);
-			r = lstop_ldap(c, err, "reading results");
+			return lstop_ldap(c, err, "reading results");
+		}
+		if (aborted(p))
+			return 2;
+		if (now_ms() >= end)
+			return lstop(c, "stopped-server-down",
+			             "no answer from the server within %ld s",
+			             (long)c->timeout.tv_sec);
+	}
+}
+
+/* Reads one page into *page and asks for the next one (*msgid, -1 when none): 0, 1 stopped,
+ * 2 the writer has stopped, < 0 local error. */
+static int read_page(struct lpipe *p, int *msgid, unsigned *empty, struct lpage *page)
+{
+	struct ldap_ctx *c = &p->rc;
+	LDAPMessage *chain = NULL, *m;
+	struct berval *cookie = NULL;
+	int r;
+
+	r = wait_page(p, *msgid, &chain);
+	if (r != 0)
+		return r;
+	*msgid = -1;
+	r = 1;
+	for (m = ldap_first_message(c->ld, chain); m; m = ldap_next_message(c->ld, m))
+		if (ldap_msgtype(m) == LDAP_RES_SEARCH_RESULT)
+			r = page_result(c, p->base, m, &cookie);
+	if (r == 1 && !c->ret->status[0])
+		r = lstop(c, "stopped-error", "search '%s': no result message", p->base);
+	*empty = ldap_count_entries(c->ld, chain) > 0 ? 0 : *empty + 1;
+	if (r == 0 && cookie && *empty >= LDAP_IMPORT_EMPTY_PAGES)
+		r = lstop(c, "stopped-error",
+		          "search '%s': the server sent %u pages in a row without an entry and "
+		          "still asks for more",
+		          p->base, LDAP_IMPORT_EMPTY_PAGES);
+	/* The server prepares the next page while this one is decoded and written. */
+	if (r == 0 && cookie && !aborted(p))
+		r = send_page(c, p->base, p->filter, p->show_deleted, cookie, msgid);
+	ber_bvfree(cookie);
+	for (m = ldap_first_message(c->ld, chain); r == 0 && m; m = ldap_next_message(c->ld, m)) {
+		if (ldap_msgtype(m) != LDAP_RES_SEARCH_ENTRY)
+			continue; /* references are not chased */
+		if (page->n == page->cap) {
+			size_t cap = page->cap ? page->cap * 2 : 64;
+			struct lobj *v = reallocarray(page->objs, cap, sizeof(*v));
+			if (!v) {
+				r = -ENOMEM;
+				break;
+			}
+			page->objs = v;
+			page->cap = cap;
+		}
+		r = lentry_read(c, m, LREAD_FULL, &page->objs[page->n]);
+		if (r == 0 && page->objs[page->n].klass && !page->objs[page->n].err_code[0])
+			r = lobj_encode(&page->objs[page->n]);
+		if (r == 0)
+			page->n++;
+		else
+			lobj_clear(&page->objs[page->n]);
+	}
+	ldap_msgfree(chain);
+	return r;
+}
+
+static void *reader_main(void *arg)
+{
+	struct lpipe *p = arg;
+	struct ldap_ctx *c = &p->rc;
+	unsigned empty = 0;
+	int msgid = -1, r;
+
+	r = send_page(c, p->base, p->filter, p->show_deleted, NULL, &msgid);
+	for (;;) {
+		struct lpage page = {0};
+		free_back(p);
+		if (r == 0)
+			r = read_page(p, &msgid, &empty, &page);
+		if (r == 2) { /* the writer has stopped: nobody reads this */
+			lpage_free(&page);
 			break;
 		}
-		msgid = -1;
-		r = 1;
-		for (m = ldap_first_message(c->ld, chain); m; m = ldap_next_message(c->ld, m))
-			if (ldap_msgtype(m) == LDAP_RES_SEARCH_RESULT)
-				r = page_result(c, base, m, &cookie);
-		if (r == 1 && !c->ret->status[0])
-			r = lstop(c, "stopped-error", "search '%s': no result message", base);
-		empty = ldap_count_entries(c->ld, chain) > 0 ? 0 : empty + 1;
-		if (r == 0 && cookie && empty >= LDAP_IMPORT_EMPTY_PAGES)
-			r = lstop(c, "stopped-error",
-			          "search '%s': the server sent %u pages in a row without an entry "
-			          "and still asks for more",
-			          base, LDAP_IMPORT_EMPTY_PAGES);
-		if (r == 0 && cookie && !lcancelled(c))
-			r = send_page(c, base, filter, show_deleted, cookie, &msgid);
-		ber_bvfree(cookie);
-		if (r == 0)
-			r = lbatch_begin(c);
-		for (m = ldap_first_message(c->ld, chain); r == 0 && m;
-		     m = ldap_next_message(c->ld, m))
-			if (ldap_msgtype(m) == LDAP_RES_SEARCH_ENTRY)
-				r = fn(c, m); /* references are not chased */
-		ldap_msgfree(chain);
-		if (r != 0)
+		page.r = r;
+		page.last = r != 0 || msgid < 0;
+		page.estimate = c->estimate;
+		if (!push(p, &page) || page.last)
 			break;
-		/* Page boundary: commit (in a bulk load, once enough objects are written), report,
-		 * poll for cancellation. */
-		if (c->since_commit >= lbatch_size(c) || !c->bulk)
-			r = lbatch_commit(c);
-		if (r < 0)
-			break;
-		if (c->o->progress)
-			c->o->progress(c->done, c->estimate, c->o->userdata);
-		if (lcancelled(c))
-			r = lstop(c, "stopped-cancelled", "cancelled after %llu objects",
-			          (unsigned long long)c->done);
 	}
-	if (r != 0 && msgid >= 0)
+	if (msgid >= 0)
 		ldap_abandon_ext(c->ld, msgid, NULL, NULL);
+	return NULL;
+}
+
+/* The writer's side of a page: every object to fn inside a batch, then, unless the reader
+ * stopped in it, the page boundary. */
+static int write_page(struct ldap_ctx *c, struct lpage *page, lobj_fn fn)
+{
+	int r = lbatch_begin(c);
+
+	for (size_t i = 0; r == 0 && i < page->n; i++)
+		r = fn(c, &page->objs[i]);
+	if (r != 0 || page->r != 0)
+		return r;
+	/* Commit (in a bulk load, once enough objects are written), report, poll for
+	 * cancellation. */
+	if (c->since_commit >= lbatch_size(c) || !c->bulk)
+		r = lbatch_commit(c);
+	if (r < 0)
+		return r;
+	if (page->estimate > 0)
+		c->estimate = page->estimate;
+	if (c->o->progress)
+		c->o->progress(c->done, c->estimate, c->o->userdata);
+	if (lcancelled(c))
+		return lstop(c, "stopped-cancelled", "cancelled after %llu objects",
+		             (unsigned long long)c->done);
+	return 0;
+}
+
+int lsearch_paged(struct ldap_ctx *c, const char *base, const char *filter, bool show_deleted,
+                  lobj_fn fn)
+{
+	struct lpipe *p = calloc(1, sizeof(*p));
+	pthread_t reader;
+	int r = 0, e;
+
+	if (!p)
+		return -ENOMEM;
+	p->ro = *c->o;
+	p->ro.run_id = 0; /* the reader records its stops in rret only */
+	p->rc = *c;
+	p->rc.o = &p->ro;
+	p->rc.ret = &p->rret;
+	p->rc.s = NULL;
+	p->rc.in_txn = false;
+	p->base = base;
+	p->filter = filter;
+	p->show_deleted = show_deleted;
+	pthread_mutex_init(&p->lock, NULL);
+	pthread_cond_init(&p->cond, NULL);
+	e = pthread_create(&reader, NULL, reader_main, p);
+	if (e != 0) {
+		r = -e;
+		goto out;
+	}
+	for (;;) {
+		struct lpage page;
+		bool last;
+		pop(p, &page);
+		r = write_page(c, &page, fn);
+		if (r == 0 && page.r == 1) /* the reader stopped: its status is the step's */
+			r = lstop(c, p->rret.status, "%s", p->rret.error);
+		else if (r == 0)
+			r = page.r;
+		last = page.last;
+		give_back(p, &page);
+		if (r != 0 || last)
+			break;
+	}
+	pthread_mutex_lock(&p->lock);
+	p->abort = true;
+	pthread_cond_broadcast(&p->cond);
+	pthread_mutex_unlock(&p->lock);
+	pthread_join(reader, NULL);
+	free_back(p);
+	while (p->len > 0) {
+		lpage_free(&p->q[p->head]);
+		p->head = (p->head + 1) % LPIPE_DEPTH;
+		p->len--;
+	}
+out:
+	pthread_cond_destroy(&p->cond);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
 	return r;
 }
