@@ -150,26 +150,35 @@ static int mark_updated(struct store *s, int64_t cs_id)
 	return r;
 }
 
-/* Adds a row for `dn`, resolved now when an object has that DN; the caller knows that no row
- * stands for `dn` yet. */
-static int ref_insert(struct store *s, int64_t cs_id, const char *attr, const char *dn,
-                      int64_t connector_id, int *ret_added)
+/* Runs one write about the value `dn` of (cs_id, attr), with those parameters as ?1..?4, and
+ * adds the rows it changed to *changed. */
+static int ref_exec(struct store *s, const char *sql, int64_t cs_id, const char *attr,
+                    const char *dn, int64_t connector_id, int *changed)
 {
 	sqlite3_stmt *st;
 	int r;
 
-	r = store_stmt(s,
-	               "INSERT OR IGNORE INTO cs_refs(cs_id, attr, target_cs_id, target_dn,"
-	               " connector_id) SELECT ?1, ?2, t, CASE t WHEN 0 THEN ?3 ELSE '' END, ?4"
-	               " FROM (SELECT coalesce(" RESOLVE("?4", "?3") ", 0) AS t)",
-	               &st);
+	r = store_stmt(s, sql, &st);
 	if (r >= 0)
 		r = store_bind(s, st, "itti", cs_id, attr, dn, connector_id);
 	if (r >= 0)
 		r = store_exec_stmt(s, st);
 	if (r >= 0)
-		*ret_added = sqlite3_changes(s->db);
+		*changed += sqlite3_changes(s->db);
 	return r;
+}
+
+/* Adds a row for `dn`, resolved now when an object has that DN; the caller knows that no row
+ * stands for `dn` yet. */
+static int ref_insert(struct store *s, int64_t cs_id, const char *attr, const char *dn,
+                      int64_t connector_id, int *ret_added)
+{
+	*ret_added = 0;
+	return ref_exec(s,
+	                "INSERT OR IGNORE INTO cs_refs(cs_id, attr, target_cs_id, target_dn,"
+	                " connector_id) SELECT ?1, ?2, t, CASE t WHEN 0 THEN ?3 ELSE '' END, ?4"
+	                " FROM (SELECT coalesce(" RESOLVE("?4", "?3") ", 0) AS t)",
+	                cs_id, attr, dn, connector_id, ret_added);
 }
 
 /* Deletes the rows standing for `dn` (unresolved, or resolved to an object with that DN): two
@@ -177,26 +186,20 @@ static int ref_insert(struct store *s, int64_t cs_id, const char *attr, const ch
 static int ref_delete_dn(struct store *s, int64_t cs_id, const char *attr, const char *dn,
                          int64_t connector_id, int *ret_removed)
 {
-	static const char *const sql[] = {
-	    "DELETE FROM cs_refs WHERE cs_id = ?1 AND attr = ?2 AND target_cs_id = 0"
-	    " AND target_dn = ?3 AND connector_id = ?4",
-	    "DELETE FROM cs_refs WHERE cs_id = ?1 AND attr = ?2 AND target_cs_id IN ("
-	    " SELECT c.id FROM cs_objects c WHERE c.connector_id = ?4 AND c.dn = ?3)"
-	    " AND target_dn = ''",
-	};
-	sqlite3_stmt *st;
-	int r = 0;
+	int r;
 
 	*ret_removed = 0;
-	for (size_t i = 0; i < 2 && r >= 0; i++) {
-		r = store_stmt(s, sql[i], &st);
-		if (r >= 0)
-			r = store_bind(s, st, "itti", cs_id, attr, dn, connector_id);
-		if (r >= 0)
-			r = store_exec_stmt(s, st);
-		if (r >= 0)
-			*ret_removed += sqlite3_changes(s->db);
-	}
+	r = ref_exec(s,
+	             "DELETE FROM cs_refs WHERE cs_id = ?1 AND attr = ?2 AND target_cs_id = 0"
+	             " AND target_dn = ?3 AND connector_id = ?4",
+	             cs_id, attr, dn, connector_id, ret_removed);
+	if (r >= 0)
+		r = ref_exec(
+		    s,
+		    "DELETE FROM cs_refs WHERE cs_id = ?1 AND attr = ?2 AND target_cs_id IN ("
+		    " SELECT c.id FROM cs_objects c WHERE c.connector_id = ?4 AND c.dn = ?3)"
+		    " AND target_dn = ''",
+		    cs_id, attr, dn, connector_id, ret_removed);
 	return r;
 }
 
