@@ -487,10 +487,10 @@ static int cs_update(struct store *s, const struct existing *ex, const struct st
 		r = store_bind(s, st, "ittiiiiibb", ex->id, in->dn, in->object_class, (int64_t)p,
 		               since, in->run_id, in->seen_gen, now, (const void *)digest,
 		               (size_t)ATTR_DIGEST_SIZE, blob, blob_len);
-	/* AD renames do not touch the groups that hold the object: the resolved references to
-	 * it have no DN of their own and show the new one. */
 	if (r >= 0)
 		r = store_exec_stmt(s, st);
+	/* AD renames do not touch the groups that hold the object: nothing to follow here, the
+	 * resolved references to it have no DN of their own and show the new one. */
 	return r;
 }
 

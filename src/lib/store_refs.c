@@ -464,14 +464,13 @@ int store_cs_remove_ref(struct store *s, int64_t cs_id, const char *attr, const 
 }
 
 /* Hands the rows to `cb` after the statement that read them is done, so that it may write. */
-static int ref_rows_emit(const struct ref_rows *rows, const char *attr, store_ref_cb cb,
-                         void *userdata)
+static int ref_rows_emit(const struct ref_rows *rows, store_ref_cb cb, void *userdata)
 {
 	int r = 0;
 
 	for (size_t i = 0; i < rows->n && r == 0; i++) {
-		struct store_ref ref = {rows->v[i].cs_id, rows->v[i].attr ? rows->v[i].attr : attr,
-		                        rows->v[i].dn, rows->v[i].target};
+		struct store_ref ref = {rows->v[i].cs_id, rows->v[i].attr, rows->v[i].dn,
+		                        rows->v[i].target};
 		r = cb(&ref, userdata);
 	}
 	return r;
@@ -499,7 +498,7 @@ int store_cs_get_refs(struct store *s, int64_t cs_id, const char *attr, store_re
 		r = store_fail(s, rc);
 	sqlite3_reset(st);
 	if (r >= 0)
-		r = ref_rows_emit(&rows, NULL, cb, userdata);
+		r = ref_rows_emit(&rows, cb, userdata);
 	ref_rows_free(&rows);
 	return r;
 }
@@ -561,7 +560,7 @@ int store_cs_get_referrers(struct store *s, int64_t target_cs_id, store_ref_cb c
 			r = store_failf(s, -ENOMEM, "out of memory");
 			break;
 		}
-		r = ref_rows_emit(&rows, NULL, cb, userdata);
+		r = ref_rows_emit(&rows, cb, userdata);
 		if (r != 0 || rows.n < STORE_BATCH)
 			break;
 		ref_rows_free(&rows);
