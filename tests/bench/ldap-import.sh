@@ -5,7 +5,9 @@
 #    /dev/null; the two run in turn --runs times (default 3) and the medians are printed, with
 #    the ratio (goal <= 1.5) and the import's peak RSS;
 #    and the store's own floor: SQLite copying the rows the import wrote into an empty store
-#    in one transaction (what no import into this schema can beat);
+#    in one transaction (what no import into this schema can beat); the directory's CPU
+#    during each and the wall time that import's CPU and the directory's allow at best on
+#    this machine's cores (the client and the server share them here);
 #  * delta import (syncrepl) of 100 modified users, at 10k objects and at the full size.
 #
 #   tests/bench/ldap-import.sh [--shape contoso-100k|small] [--page-size N] [--runs N]
@@ -37,6 +39,10 @@ postalCode c co isCriticalSystemObject adminDescription groupType info objectCla
 member manager isDeleted"
 FILTER='(|(objectClass=inetOrgPerson)(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=user)(objectClass=group)(objectClass=contact))'
 secs() { awk -v ms="$1" 'BEGIN { printf "%.2f", ms / 1000 }'; }
+TICK=$(getconf CLK_TCK)
+NCPU=$(nproc)
+# slapd_cpu PID: the server's user + system CPU so far, in ms
+slapd_cpu() { awk -v t="$TICK" '{ printf "%d", ($14 + $15) * 1000 / t }' "/proc/$1/stat"; }
 
 # bench NAME GEN-ARGS...: one directory, full import vs floor, then a 100-change delta
 bench() {
@@ -48,6 +54,7 @@ bench() {
     bash "$SLAPD_SH" load "$D" "$W/$name.ldif" 2>/dev/null
     bash "$SLAPD_SH" start "$D" 2>/dev/null
     eval "$(bash "$SLAPD_SH" env "$D")"
+    spid=$(cat "$D/slapd.pid")
     printf '%s' "$HS_SLAPD_SYNC_PW" >"$W/pw"
     chmod 600 "$W/pw"
     cat >"$W/$name.conf" <<EOF
@@ -75,20 +82,25 @@ EOF
         # The previous import left ~180 MB of dirty pages: flush them first, or their writeback
         # slows the next floor down (by up to 2x here) and flatters the ratio.
         sync
+        c0=$(slapd_cpu "$spid")
         t0=$(hs_ms)
         /usr/bin/time -f '%U %S' -o "$W/$name.lstime" \
             ldapsearch -x -H "$HS_SLAPD_URI" -D "$HS_SLAPD_SYNC_DN" -w "$HS_SLAPD_SYNC_PW" -LLL \
             -E pr=$page/noprompt -b "ou=Corp,$HS_SLAPD_BASE" "$FILTER" $ATTRS >/dev/null
         t_ls=$(($(hs_ms) - t0))
+        c_ls=$(($(slapd_cpu "$spid") - c0))
         rm -f "$W/$name.db" "$W/$name.db-wal" "$W/$name.db-shm"
         sync
+        c0=$(slapd_cpu "$spid")
         t0=$(hs_ms)
         out=$(/usr/bin/time -v -o "$W/$name.time" "$TOOL" -c "$W/$name.conf" --full)
         t_imp=$(($(hs_ms) - t0))
+        c_imp=$(($(slapd_cpu "$spid") - c0))
         echo "result: $out"
         echo "$t_ls $t_imp $(awk '{printf "%.2f", $1 + $2}' "$W/$name.lstime")" \
             "$(awk '/User time/ {u=$NF} /System time/ {s=$NF} END {printf "%.2f", u + s}' "$W/$name.time")" \
-            "$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$W/$name.time")" >>"$W/$name.runs"
+            "$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$W/$name.time")" \
+            "$(secs $c_ls) $(secs $c_imp)" >>"$W/$name.runs"
     done
     echo "runs: $name: ldapsearch/import wall ms: $(awk '{printf "%s%d/%d", (NR > 1 ? " " : ""), $1, $2}' "$W/$name.runs")"
     # the median of each column (runs is odd or the lower middle)
@@ -98,6 +110,8 @@ EOF
     ls_cpu=$(cut -d' ' -f3 "$W/$name.runs" | med)
     cpu=$(cut -d' ' -f4 "$W/$name.runs" | med)
     rss=$(cut -d' ' -f5 "$W/$name.runs" | sort -n | tail -1)
+    s_ls=$(cut -d' ' -f6 "$W/$name.runs" | med)
+    s_imp=$(cut -d' ' -f7 "$W/$name.runs" | med)
     # On a shared machine the wall clock includes waiting for a CPU: CPU seconds compare fairer.
     echo "figure: $name: CPU seconds: ldapsearch $ls_cpu, import $cpu," \
         "ratio $(awk -v a="$cpu" -v b="$ls_cpu" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')" \
@@ -105,6 +119,13 @@ EOF
     echo "figure: $name: ldapsearch paged dump $(secs $t_ls) s, full import $(secs $t_imp) s," \
         "ratio $(awk -v a="$t_imp" -v b="$t_ls" 'BEGIN { printf "%.2f", a / b }') (goal <= 1.5)," \
         "import peak RSS $((rss / 1024)) MB, store $(du -m "$W/$name.db" | cut -f1) MB"
+    # Client and server share this machine's cores: the CPU both spend bounds the wall time.
+    bound=$(awk -v a="$cpu" -v b="$s_imp" -v n="$NCPU" 'BEGIN { printf "%.2f", (a + b) / n }')
+    echo "figure: $name: directory CPU seconds: serving ldapsearch $s_ls, serving the import" \
+        "$s_imp; import + directory CPU on $NCPU cores bounds the import at $bound s wall," \
+        "$(awk -v a="$bound" -v b="$t_ls" 'BEGIN { printf "%.2f", a * 1000 / b }') x the" \
+        "ldapsearch floor (the import reaches" \
+        "$(awk -v a="$bound" -v b="$t_imp" 'BEGIN { printf "%.0f", a * 100000 / b }') % of that bound)"
     # The store's own floor: the rows this import wrote, copied into an empty store of the same
     # schema in one transaction by SQLite itself, then the index the bulk load rebuilds.
     rm -f "$W/floor.db" "$W/floor.db-wal" "$W/floor.db-shm"
