@@ -1,6 +1,7 @@
 /* AD connector: one search entry decoded into an object (anchor, class, attributes, references,
  * ranged values followed), and objects written to the connector space. */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,7 +93,8 @@ static int parse_range(const char *opts, long *low, long *high)
 			} else {
 				const char *h = end + 1;
 				*high = strtol(h, &end, 10);
-				if (errno || end == h || *high < *low)
+				/* the next range starts at high + 1 */
+				if (errno || end == h || *high < *low || *high == LONG_MAX)
 					return -EINVAL;
 			}
 			return 1;
@@ -115,9 +117,18 @@ static size_t count_values(const struct berval *vals)
 static int add_values(struct ldap_ctx *c, struct lobj *o, const char *name,
                       const struct berval *vals, size_t n_vals, struct lstrv *refs)
 {
+	const struct attr_value *have;
+	size_t n_have = 0;
 	int r = 0;
 
 	(void)c;
+	if (!refs && attr_set_get(o->attrs, name, &have, &n_have) < 0)
+		n_have = 0;
+	if (!refs && n_vals + n_have > LDAP_IMPORT_VALUES_MAX) {
+		set_error(o, "too-many-values", "attribute %s: more than %u values", name,
+		          LDAP_IMPORT_VALUES_MAX);
+		return 0;
+	}
 	for (size_t i = 0; i < n_vals; i++) {
 		if (vals[i].bv_len > LDAP_IMPORT_VALUE_MAX) {
 			set_error(
@@ -129,6 +140,13 @@ static int add_values(struct ldap_ctx *c, struct lobj *o, const char *name,
 		if (refs && refs->n >= LDAP_IMPORT_REFS_MAX) {
 			set_error(o, "too-many-values", "attribute %s: more than %u values", name,
 			          LDAP_IMPORT_REFS_MAX);
+			return 0;
+		}
+		o->bytes += vals[i].bv_len;
+		if (o->bytes > LDAP_IMPORT_OBJECT_MAX) {
+			set_error(o, "value-too-large",
+			          "attribute %s: the values of the object exceed %u bytes", name,
+			          LDAP_IMPORT_OBJECT_MAX);
 			return 0;
 		}
 		if (refs && ldn_is_normal(vals[i].bv_val, vals[i].bv_len)) {
@@ -173,7 +191,7 @@ static int follow_range(struct ldap_ctx *c, const char *raw_dn, const char *name
 		char *attrs[2] = {req, NULL};
 		LDAPMessage *res = NULL, *e;
 		BerElement *ber = NULL;
-		bool more = false;
+		bool more = false, found = false;
 		int rc;
 
 		snprintf(req, sizeof(req), "%s;range=%ld-*", name, low);
@@ -189,15 +207,21 @@ static int follow_range(struct ldap_ctx *c, const char *raw_dn, const char *name
 			return lstop_ldap(c, rc, "ranged read");
 		}
 		e = ldap_first_entry(c->ld, res);
-		for (char *a = e ? ldap_first_attribute(c->ld, e, &ber) : NULL; a && r == 0;
-		     a = ldap_next_attribute(c->ld, e, ber)) {
+		if (!e) {
+			ldap_msgfree(res);
+			set_error(o, "vanished", "the object went away while reading %s", name);
+			return 0;
+		}
+		for (char *a = ldap_first_attribute(c->ld, e, &ber); a;
+		     a = r == 0 ? ldap_next_attribute(c->ld, e, ber) : NULL) {
 			const char *semi = strchr(a, ';');
 			long l, h;
-			if (semi && (size_t)(semi - a) == strlen(name) &&
+			if (!found && semi && (size_t)(semi - a) == strlen(name) &&
 			    strncasecmp(a, name, strlen(name)) == 0 &&
-			    parse_range(semi, &l, &h) == 1) {
+			    parse_range(semi, &l, &h) == 1 && l == low) {
 				struct berval **v = ldap_get_values_len(c->ld, e, a), *flat = NULL;
 				size_t nv = 0;
+				found = true;
 				while (v && v[nv])
 					nv++;
 				flat = calloc(nv ? nv : 1, sizeof(*flat));
@@ -218,6 +242,15 @@ static int follow_range(struct ldap_ctx *c, const char *raw_dn, const char *name
 		}
 		ber_free(ber, 0);
 		ldap_msgfree(res);
+		if (r == 0 && !found && !o->err_code[0]) {
+			/* The values it announced are not there: the list changed meanwhile, or the
+			 * server is broken. A partial list would remove members: read it again next
+			 * time. */
+			set_error(o, "incomplete-values",
+			          "attribute %s: the server did not return the values from %ld on",
+			          name, low);
+			return 0;
+		}
 		if (r != 0 || !more || o->err_code[0])
 			return r;
 	}
@@ -272,6 +305,11 @@ static int read_attr(struct ldap_ctx *c, const char *raw_dn, enum lread_mode mod
 		/* INCREMENTAL_VALUES: range=1-1 added values, range=0-0 removed ones. */
 		refs = high == 0 ? &o->member_del : &o->member_add;
 		r = add_values(c, o, name, vals, n_vals, refs);
+		goto out;
+	}
+	if (n_vals == 0 && range == 1) {
+		/* "name;range=L-H" without values: nothing says what the attribute holds. */
+		set_error(o, "incomplete-values", "attribute %s: a range without values", a);
 		goto out;
 	}
 	if (n_vals == 0) {
@@ -329,14 +367,22 @@ int lentry_read(struct ldap_ctx *c, LDAPMessage *e, enum lread_mode mode, struct
 	struct berval bdn, desc, *vals = NULL;
 	char *raw_dn;
 	struct attr_value v;
-	int r = 0;
+	size_t n_attrs = 0;
+	int r = 0, rc = LDAP_SUCCESS;
 
 	*o = (struct lobj){0};
 	o->attrs = attr_set_new();
-	raw_dn = ldap_get_dn(c->ld, e);
-	if (!o->attrs || !raw_dn) {
-		ldap_memfree(raw_dn);
+	if (!o->attrs)
 		return -ENOMEM;
+	raw_dn = ldap_get_dn(c->ld, e);
+	if (!raw_dn) {
+		/* Not an entry libldap can decode: nothing in it can be trusted. */
+		o->dn = strdup("");
+		if (!o->dn)
+			return -ENOMEM;
+		o->dn_invalid = true;
+		set_error(o, "invalid-entry", "the entry cannot be decoded");
+		return 0;
 	}
 	r = ldn_normalize(raw_dn, &o->dn);
 	if (r == -EINVAL) {
@@ -351,21 +397,28 @@ int lentry_read(struct ldap_ctx *c, LDAPMessage *e, enum lread_mode mode, struct
 	}
 	/* Attributes and values are read in place from the entry, in one pass (looking each
 	 * attribute up again with ldap_get_values_len would scan the entry per attribute and copy
-	 * every value). A decoding error ends the attributes, as ldap_next_attribute did. */
-	if (r == 0 && ldap_get_dn_ber(c->ld, e, &ber, &bdn) == LDAP_SUCCESS) {
-		while (r == 0 &&
-		       ldap_get_attribute_ber(c->ld, e, ber, &desc, &vals) == LDAP_SUCCESS &&
-		       desc.bv_val) {
+	 * every value). A decoding error is a per-object error: the object is reported (and kept,
+	 * not obsoleted), never imported with the attributes read before it. */
+	if (r == 0)
+		rc = ldap_get_dn_ber(c->ld, e, &ber, &bdn);
+	while (r == 0 && rc == LDAP_SUCCESS) {
+		rc = ldap_get_attribute_ber(c->ld, e, ber, &desc, &vals);
+		if (rc == LDAP_SUCCESS && desc.bv_val) {
 			r = read_attr(c, raw_dn, mode, o, &desc, vals);
-			ber_memfree(vals);
-			vals = NULL;
+			n_attrs++;
 		}
 		ber_memfree(vals);
+		vals = NULL;
+		if (rc == LDAP_SUCCESS && !desc.bv_val)
+			break;
 	}
 	ber_free(ber, 0);
 	ldap_memfree(raw_dn);
 	if (r != 0)
 		return r;
+	if (rc != LDAP_SUCCESS)
+		set_error(o, "invalid-entry", "the entry cannot be decoded after %zu attributes",
+		          n_attrs);
 
 	if (attr_set_get_first(o->attrs, "objectGUID", &v) == 0) {
 		if (v.len != LDAP_IMPORT_ANCHOR_SIZE) {
@@ -384,6 +437,10 @@ int lentry_read(struct ldap_ctx *c, LDAPMessage *e, enum lread_mode mode, struct
 	}
 	if (o->has_object_class)
 		o->klass = class_of(o->attrs);
+	else if (mode == LREAD_FULL && !o->deleted)
+		/* The search asked for it and filtered on it: an object the account cannot see
+		 * whole is reported, not skipped (a full import would then obsolete it). */
+		set_error(o, "no-object-class", "the object was returned without objectClass");
 	if (!o->has_anchor && !o->deleted && mode == LREAD_FULL)
 		set_error(o, "no-anchor", "the object has no %s",
 		          c->is_ad ? "objectGUID" : "entryUUID");
@@ -440,6 +497,11 @@ int lobj_encode(struct lobj *o)
 	r = attr_set_digest(o->attrs, o->digest);
 	if (r == 0)
 		r = attr_set_serialize(o->attrs, &o->blob, &o->blob_len);
+	if (r == -E2BIG) {
+		set_error(o, "value-too-large", "the object's attributes exceed %u bytes encoded",
+		          ATTR_SERIALIZED_MAX);
+		return 0;
+	}
 	if (r == 0)
 		o->attrs = attr_set_free(o->attrs);
 	return r;

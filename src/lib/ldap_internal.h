@@ -18,6 +18,10 @@
 #define LDAP_IMPORT_VALUE_MAX   (1u << 20) /* 1 MiB: thumbnailPhoto is at most 100 KiB in AD */
 #define LDAP_IMPORT_REFS_MAX    (1u << 20) /* member values of one group (Entra's limit: 250k) */
 #define LDAP_IMPORT_RANGE_STEPS 10000u     /* ranged follow-up searches of one attribute */
+/* Bytes of values of one object (all attributes, references included), and values of one
+ * attribute that is not a reference (each new value is compared with those before it). */
+#define LDAP_IMPORT_OBJECT_MAX (128u << 20)
+#define LDAP_IMPORT_VALUES_MAX 65536u
 /* One LDAP message: an entry with LDAP_IMPORT_REFS_MAX member values of 200 bytes fits. */
 #define LDAP_IMPORT_MESSAGE_MAX (256u << 20)
 /* Pages in a row without an entry before a paged search is given up (AD may return a few). */
@@ -61,6 +65,7 @@ struct lobj {
 	/* A per-object error: the object is reported, not imported. */
 	char err_code[32];
 	char err_msg[256];
+	size_t bytes; /* of the values read so far (LDAP_IMPORT_OBJECT_MAX) */
 };
 void lobj_clear(struct lobj *o);
 

@@ -76,6 +76,16 @@ static int page_result(struct ldap_ctx *c, const char *base, LDAPMessage *msg,
 				if (!*ret_cookie)
 					r = -ENOMEM;
 			}
+		} else {
+			/* RFC 2696: every answer to a paged search carries the control, whose
+			 * cookie says whether more follows. Without it this page may be one of
+			 * many (a proxy that drops controls): taking it for the whole directory
+			 * would obsolete the rest. */
+			r = lstop(
+			    c, "stopped-error",
+			    "search '%s': the answer has %s paged results control, so it cannot "
+			    "say whether more follows",
+			    base, pc ? "an unreadable" : "no");
 		}
 		if (ck.bv_val)
 			ber_memfree(ck.bv_val);

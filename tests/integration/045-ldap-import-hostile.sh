@@ -2,11 +2,14 @@
 # 045-ldap-import-hostile: the AD connector against a server that sends what no directory should
 # (tests/fixtures/ldap-hostile.py). Entries with a DN that is not one, invalid UTF-8 in a DN, an
 # entryUUID that is not a UUID, no anchor, a member that is not a DN, a nonsensical range
-# option, a NUL inside a value, a referral, an entry outside the include, the same anchor twice:
-# each bad entry is a per-object error in the run history, the good ones are imported, and a
-# second import changes nothing. A server that sends bytes that are not BER (claiming a 4 GiB
-# message), closes the connection in the middle of a message, or pages forever without entries
-# stops the import with an error and obsoletes nothing. Run under the sanitizers too, this is
+# option, a NUL inside a value, a referral, an entry outside the include, the same anchor twice,
+# an entry whose attributes cannot be decoded, no objectClass, ranged member values that the
+# follow-up read does not return, a range without values: each bad entry is a per-object error
+# in the run history, the good ones are imported, and a second import changes nothing. A server
+# that sends bytes that are not BER (claiming a 4 GiB message), closes the connection in the
+# middle of a message, pages forever without entries, or answers a paged search without the
+# paged-results control (or with one that cannot be read) stops the import with an error and
+# obsoletes nothing. Run under the sanitizers too, this is
 # where a crash on a peer's data would show.
 set -euo pipefail
 . "$(dirname "$0")/../lib/common.sh"
@@ -43,9 +46,9 @@ pending_deletes() { sqlite3 "$T/hs.db" "SELECT count(*) FROM cs_objects WHERE pe
 # --- entries no directory should send -----------------------------------------------------------
 serve bad-entries
 out=$("$TOOL" -c "$T/hs.conf" --full) || hs_fail "import from the hostile server: $out"
-hs_assert_eq "completed-warnings full adds=3 updates=1 deletes=0 errors=6" "$(counters "$out")" \
-    "good entries imported (one returned twice), six per-object errors"
-hs_assert_eq "invalid-dn invalid-value no-anchor invalid-value invalid-value invalid-dn" \
+hs_assert_eq "completed-warnings full adds=3 updates=1 deletes=0 errors=10" "$(counters "$out")" \
+    "good entries imported (one returned twice), ten per-object errors"
+hs_assert_eq "invalid-dn invalid-value no-anchor invalid-value invalid-value invalid-dn invalid-entry no-object-class incomplete-values incomplete-values" \
     "$(run_errors "$(field "$out" run_id)")" "each bad entry is in the run history, in order"
 hs_assert_eq "cn=Good 1 Moved cn=Good 2 cn=Good Group" "$(objects)" \
     "the connector space holds the good entries (the moved one under its last DN)"
@@ -55,7 +58,7 @@ hs_assert_contains "$dump" '"member":["cn=Good 2,ou=Corp,dc=example,dc=test","cn
     "a member not imported is kept as a reference"
 "$TOOL" -c "$T/hs.conf" --clear-pending
 out=$("$TOOL" -c "$T/hs.conf" --full) || hs_fail "second import: $out"
-hs_assert_eq "completed-warnings full adds=0 updates=2 deletes=0 errors=6" "$(counters "$out")" \
+hs_assert_eq "completed-warnings full adds=0 updates=2 deletes=0 errors=10" "$(counters "$out")" \
     "a second import: the same errors, nothing obsoleted (the object returned twice moves back, then on)"
 hs_assert_eq 0 "$(pending_deletes)" "no pending delete: objects with a per-object error are not obsoleted"
 stop_server
@@ -64,7 +67,7 @@ stop_server
 # Their first page holds Good 1 and Good 2 only: an import taken as complete would obsolete the
 # group and count deletes.
 "$TOOL" -c "$T/hs.conf" --clear-pending
-for mode in garbage drop endless; do
+for mode in garbage drop endless no-control bad-control; do
     serve "$mode"
     t0=$(hs_ms)
     rc=0

@@ -245,7 +245,8 @@ int main(int argc, char **argv)
 		if (r == 0)
 			r = store_commit(s);
 		if (r < 0)
-			fprintf(stderr, "hs-ldap-import: cannot clear the pending imports: %s (%s)\n",
+			fprintf(stderr,
+			        "hs-ldap-import: cannot clear the pending imports: %s (%s)\n",
 			        strerror(-r), store_last_error(s));
 		rc = r < 0 ? 2 : 0;
 		goto out;
