@@ -350,6 +350,14 @@ int store_tx_begin(struct store *s)
 	return r;
 }
 
+/* Outside any transaction: foreign keys back on after a bulk load that ended inside one. */
+static void fk_restore(struct store *s)
+{
+	if (s->fk_restore && s->tx_depth == 0 &&
+	    sqlite3_exec(s->db, "PRAGMA foreign_keys = ON", NULL, NULL, NULL) == SQLITE_OK)
+		s->fk_restore = false;
+}
+
 /* SQLite rolls a transaction back by itself after some errors (disk full, I/O errors):
  * notice it so the depth does not drift. */
 static bool tx_lost(struct store *s)
@@ -357,6 +365,7 @@ static bool tx_lost(struct store *s)
 	if (s->tx_depth > 0 && sqlite3_get_autocommit(s->db)) {
 		s->tx_depth = 0;
 		store_bulk_forget(s); /* ids handed out in it are gone */
+		fk_restore(s);
 		return true;
 	}
 	return false;
@@ -380,6 +389,7 @@ int store_tx_commit(struct store *s)
 		r = store_exec_stmt(s, st);
 	if (r >= 0)
 		s->tx_depth--;
+	fk_restore(s);
 	return r;
 }
 
@@ -408,6 +418,7 @@ int store_tx_rollback(struct store *s)
 	}
 	s->tx_depth--;
 	tx_lost(s);
+	fk_restore(s);
 	return r;
 }
 

@@ -250,10 +250,14 @@ int store_cs_bulk_begin(struct store *s, int64_t connector_id)
 	}
 	if (r == 1 && fk_off) {
 		r = store_exec(s, "PRAGMA foreign_keys = OFF");
-		if (r >= 0)
+		if (r >= 0) {
 			r = 1;
-		else
-			fk_off = false;
+		} else {
+			char err[sizeof(s->errmsg)];
+			memcpy(err, s->errmsg, sizeof(err));
+			(void)store_bulk_repair(s); /* no load: the index it dropped goes back */
+			memcpy(s->errmsg, err, sizeof(err));
+		}
 	}
 	if (r == 1)
 		s->bulk = (struct store_bulk){
@@ -263,6 +267,7 @@ int store_cs_bulk_begin(struct store *s, int64_t connector_id)
 
 int store_cs_bulk_end(struct store *s, uint64_t *ret_resolved)
 {
+	char err[sizeof(s->errmsg)];
 	int64_t connector_id;
 	uint64_t n = 0;
 	bool fk_off;
@@ -280,14 +285,24 @@ int store_cs_bulk_end(struct store *s, uint64_t *ret_resolved)
 	}
 	/* Resolve first: the rows change before the index is built from them. */
 	r = store_cs_resolve_refs(s, connector_id, &n);
+	if (r < 0)
+		memcpy(err, s->errmsg, sizeof(err)); /* the first error is the one reported */
 	e = rebuild_index(s);
-	if (r >= 0 && e < 0)
+	if (r >= 0 && e < 0) {
 		r = e;
-	if (fk_off) {
-		e = store_exec(s, "PRAGMA foreign_keys = ON");
-		if (r >= 0 && e < 0)
-			r = e;
+		memcpy(err, s->errmsg, sizeof(err));
 	}
+	if (fk_off && s->tx_depth > 0) {
+		s->fk_restore = true; /* the pragma would do nothing now */
+	} else if (fk_off) {
+		e = store_exec(s, "PRAGMA foreign_keys = ON");
+		if (r >= 0 && e < 0) {
+			r = e;
+			memcpy(err, s->errmsg, sizeof(err));
+		}
+	}
+	if (r < 0)
+		memcpy(s->errmsg, err, sizeof(err));
 	if (r >= 0 && ret_resolved)
 		*ret_resolved = n;
 	return r;

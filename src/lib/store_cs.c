@@ -686,21 +686,59 @@ int store_cs_mark_deleted(struct store *s, int64_t connector_id, const void *anc
 	return r;
 }
 
+/* What the foreign keys of the rows that name an object do when it is deleted, for a bulk
+ * load, which runs without them: else its rows would stay, and go to the next object given its
+ * id. */
+static int delete_dependents(struct store *s, int64_t cs_id)
+{
+	static const char *const sql[] = {
+	    "DELETE FROM cs_refs WHERE cs_id = ?1",
+	    "DELETE FROM cs_export_members WHERE cs_id = ?1",
+	    "DELETE FROM cs_export_memory WHERE cs_id = ?1",
+	    "UPDATE pending_exports SET cs_id = NULL WHERE cs_id = ?1",
+	};
+	sqlite3_stmt *st;
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(sql) / sizeof(*sql) && r >= 0; i++) {
+		r = store_stmt(s, sql[i], &st);
+		if (r >= 0)
+			r = store_bind(s, st, "i", cs_id);
+		if (r >= 0)
+			r = store_exec_stmt(s, st);
+	}
+	return r;
+}
+
 int store_cs_delete(struct store *s, int64_t cs_id)
 {
 	sqlite3_stmt *st;
+	bool tx;
 	int r;
 
 	if (!s)
 		return -EINVAL;
 	store_bulk_forget(s);
+	tx = s->bulk.fk_off;
 	r = store_writable(s);
+	if (r < 0)
+		return r;
+	if (tx) {
+		r = store_tx_begin(s);
+		if (r < 0)
+			return r;
+		r = delete_dependents(s, cs_id);
+	}
 	if (r >= 0)
 		r = store_stmt(s, "DELETE FROM cs_objects WHERE id = ?1", &st);
 	if (r >= 0)
 		r = store_bind(s, st, "i", cs_id);
 	if (r >= 0)
 		r = exec_one(s, st, "CS object", cs_id);
+	if (tx && r >= 0)
+		r = store_tx_commit(s);
+	if (tx && r < 0)
+		store_tx_rollback(s);
 	return r;
 }
 

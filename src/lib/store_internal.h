@@ -64,6 +64,9 @@ struct store {
 	size_t n_index_attrs;
 	char errmsg[STORE_ERRMSG_MAX];
 	struct store_bulk bulk;
+	/* A bulk load ended inside a transaction, where the pragma does nothing: foreign keys go
+	 * back on when it ends. */
+	bool fk_restore;
 };
 
 /* Translates a SQLite result code to a negative errno and keeps SQLite's message. */

@@ -330,8 +330,11 @@ static int apply(struct store *s, const struct migration *m)
 		goto out;
 	r = store_exec(s, m->sql);
 	if (r < 0) {
+		char cause[STORE_ERRMSG_MAX];
+		/* copied: the message is written into the buffer that holds the cause */
+		snprintf(cause, sizeof(cause), "%s", store_last_error(s));
 		store_failf(s, r, "migration to schema version %d (%s) failed: %s", m->version,
-		            m->what, store_last_error(s));
+		            m->what, cause);
 		goto out;
 	}
 	if (m->version == 1) {

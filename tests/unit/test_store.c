@@ -619,6 +619,22 @@ static void test_migrate_refs(void)
 	store_close(s);
 	header_u32(path_in("mig.db"), 60, &v, NULL); /* written back by the close */
 	CHECK_INT_EQ(v, store_schema_version());
+
+	/* a migration that fails says why: a version 2 store that claims version 1 */
+	{
+		char err[512] = "";
+		struct store *t = NULL;
+		CHECK(sqlite3_open(path_in("mig.db"), &db) == SQLITE_OK);
+		CHECK(sqlite3_exec(db, "PRAGMA user_version = 1", NULL, NULL, NULL) == SQLITE_OK);
+		sqlite3_close(db);
+		CHECK(store_open(path_in("mig.db"), 0, &t, err, sizeof(err)) < 0);
+		CHECK(t == NULL);
+		const char *cause = strstr(err, "failed: ");
+		CHECK(strncmp(err, "migration to schema version 2", 29) == 0);
+		/* SQLite's reason, not the start of this message again */
+		CHECK(cause && cause[8] && strncmp(cause + 8, "migration", 9) != 0);
+		CHECK(strstr(err, "cs_refs") != NULL);
+	}
 }
 
 /* --- bulk loading of an empty connector space ---------------------------------------------- */
@@ -778,6 +794,55 @@ static void test_bulk(void)
 	CHECK(store_check_integrity(s[0], true) == 0);
 	CHECK(store_cs_delete(s[0], ids[0][0]) == 0);
 	store_close(s[0]);
+
+	/* a delete during the load (no foreign keys): the object's own references go with it,
+	 * not to the next object, which gets its id */
+	{
+		const char *gm[] = {"CN=A", "CN=Nobody"}, *hm[] = {"CN=Other"};
+		struct refs r = {0};
+		int64_t a, g, h;
+		s[0] = open_rw("bulkdel.db");
+		store_get_connector(s[0], "ad", &ad[0]);
+		CHECK_INT_EQ(store_cs_bulk_begin(s[0], ad[0]), 1);
+		CHECK(store_begin(s[0]) == 0);
+		CHECK(upsert(s[0], ad[0], "a", "CN=A", "user", NULL, 1, NULL, &a) == 0);
+		CHECK(upsert(s[0], ad[0], "g", "CN=G", "group", NULL, 1, NULL, &g) == 0);
+		CHECK(store_cs_set_refs(s[0], g, "member", gm, 2, NULL) == 0);
+		CHECK(store_commit(s[0]) == 0);
+		CHECK(store_cs_delete(s[0], g) == 0);
+		CHECK(store_begin(s[0]) == 0);
+		CHECK(upsert(s[0], ad[0], "h", "CN=H", "group", NULL, 1, NULL, &h) == 0);
+		CHECK(store_cs_set_refs(s[0], h, "member", hm, 1, NULL) == 0);
+		CHECK(store_commit(s[0]) == 0);
+		CHECK(store_cs_bulk_end(s[0], NULL) == 0);
+		CHECK_INT_EQ(h, g); /* the id came back */
+		CHECK(store_cs_get_refs(s[0], h, NULL, collect_ref, &r) == 0);
+		CHECK_INT_EQ(r.n, 1);
+		CHECK_STR_EQ(r.dn[0], "CN=Other");
+		r.n = 0;
+		CHECK(store_cs_get_referrers(s[0], a, collect_ref, &r) == 0);
+		CHECK_INT_EQ(r.n, 0);
+		CHECK(store_check_integrity(s[0], true) == 0);
+
+		/* a load that ends inside a transaction: foreign keys are back once it ends */
+		CHECK(store_cs_delete(s[0], h) == 0);
+		CHECK(store_cs_delete(s[0], a) == 0);
+		CHECK_INT_EQ(store_cs_bulk_begin(s[0], ad[0]), 1);
+		CHECK(upsert(s[0], ad[0], "a", "CN=A", "user", NULL, 1, NULL, &a) == 0);
+		CHECK(store_begin(s[0]) == 0);
+		CHECK(store_cs_bulk_end(s[0], NULL) == 0);
+		CHECK(store_commit(s[0]) == 0);
+		CHECK(store_exec(s[0], "PRAGMA foreign_key_check") == 0);
+		{
+			sqlite3_stmt *st;
+			CHECK(sqlite3_prepare_v2(s[0]->db, "PRAGMA foreign_keys", -1, &st, NULL) ==
+			      SQLITE_OK);
+			CHECK(sqlite3_step(st) == SQLITE_ROW);
+			CHECK_INT_EQ(sqlite3_column_int(st, 0), 1);
+			sqlite3_finalize(st);
+		}
+		store_close(s[0]);
+	}
 }
 
 static int count_member(const struct store_export_member *m, void *userdata)
