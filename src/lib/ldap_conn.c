@@ -2,14 +2,17 @@
  * statuses, DN normalization and the scope (include/exclude OUs). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <locale.h>
 #include <netdb.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <wctype.h>
 
 #include "hybridsync/conf.h"
 #include "hybridsync/store.h"
@@ -588,15 +591,74 @@ static bool is_separator(const char *dn, size_t pos)
 	return bs % 2 == 0;
 }
 
+/* Case folding for the scope: Unicode's simple case mappings (C.UTF-8), so that an OU renamed
+ * from "Ärzte" to "ärzte" keeps its objects in scope, as the directory sees it. */
+static pthread_once_t fold_once = PTHREAD_ONCE_INIT;
+static locale_t fold_locale;
+
+static void fold_init(void)
+{
+	fold_locale = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+}
+
+/* Invalid UTF-8: each byte stands for itself, above every code point. */
+#define CP_RAW 0x110000u
+
+static uint32_t fold_cp(uint32_t cp)
+{
+	if (cp < 0x80)
+		return (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
+	if (cp >= CP_RAW || fold_locale == (locale_t)0)
+		return cp;
+	return (uint32_t)towlower_l(towupper_l((wint_t)cp, fold_locale), fold_locale);
+}
+
+/* The code point that ends at s[end - 1] (end > 0); *start: where it begins. */
+static uint32_t cp_before(const char *s, size_t end, size_t *start)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = end - 1, n;
+	uint32_t cp, min;
+
+	*start = end - 1;
+	if (p[i] < 0x80)
+		return p[i];
+	while (i > 0 && end - i < 4 && (p[i] & 0xc0) == 0x80)
+		i--;
+	if ((p[i] & 0xe0) == 0xc0)
+		n = 2, cp = p[i] & 0x1f, min = 0x80;
+	else if ((p[i] & 0xf0) == 0xe0)
+		n = 3, cp = p[i] & 0x0f, min = 0x800;
+	else if ((p[i] & 0xf8) == 0xf0)
+		n = 4, cp = p[i] & 0x07, min = 0x10000;
+	else
+		return CP_RAW + p[end - 1];
+	if (end - i != n)
+		return CP_RAW + p[end - 1];
+	for (size_t k = i + 1; k < end; k++)
+		cp = (cp << 6) | (p[k] & 0x3f);
+	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return CP_RAW + p[end - 1];
+	*start = i;
+	return cp;
+}
+
 bool ldn_is_under(const char *dn, const char *base)
 {
-	size_t l = strlen(dn), b = strlen(base);
+	size_t i = strlen(dn), j = strlen(base);
 
-	if (b == 0)
+	if (j == 0)
 		return true;
-	if (l < b || strcasecmp(dn + l - b, base) != 0)
-		return false;
-	return l == b || (l > b && is_separator(dn, l - b - 1));
+	(void)pthread_once(&fold_once, fold_init);
+	/* from the end: the base must be a suffix of the DN, ending at an RDN boundary */
+	while (j > 0) {
+		size_t i2, j2;
+		if (i == 0 || fold_cp(cp_before(dn, i, &i2)) != fold_cp(cp_before(base, j, &j2)))
+			return false;
+		i = i2;
+		j = j2;
+	}
+	return i == 0 || is_separator(dn, i - 1);
 }
 
 bool lscope_in(const struct ldap_ctx *c, const char *dn)

@@ -152,6 +152,18 @@ static void test_under(void)
 	CHECK(ldn_is_under("cn=x\\\\,ou=Corp,dc=x", "ou=Corp,dc=x"));
 	CHECK(!ldn_is_under("dc=x", "ou=Corp,dc=x"));
 	CHECK(ldn_is_under("dc=x", ""));
+	/* case beyond ASCII: an OU renamed from Ärzte to ärzte keeps its objects in scope */
+	CHECK(ldn_is_under("cn=a,ou=\xc3\xa4rzte,dc=x", "OU=\xc3\x84rzte,DC=x"));
+	CHECK(ldn_is_under("cn=a,ou=\xd0\xbe\xd1\x82\xd0\xb4\xd0\xb5\xd0\xbb,dc=x",
+	                   "OU=\xd0\x9e\xd0\xa2\xd0\x94\xd0\x95\xd0\x9b,dc=x")); /* отдел */
+	CHECK(!ldn_is_under("cn=a,ou=\xc3\xa4rzte,dc=x", "ou=Arzte,dc=x"));
+	CHECK(!ldn_is_under("cn=a,ou=B\xc3\xa4rzte,dc=x", "ou=\xc3\x84rzte,dc=x"));
+	CHECK(!ldn_is_under("cn=a,xou=\xc3\xa4rzte,dc=x", "ou=\xc3\x84rzte,dc=x"));
+	CHECK(ldn_is_under("ou=\xc3\xa4rzte,dc=x", "OU=\xc3\x84RZTE,dc=x"));
+	/* bytes that are not UTF-8 compare as themselves */
+	CHECK(ldn_is_under("cn=a,ou=\xff\xc3,dc=x", "ou=\xff\xc3,dc=x"));
+	CHECK(!ldn_is_under("cn=a,ou=\xfe,dc=x", "ou=\xff,dc=x"));
+	CHECK(!ldn_is_under("cn=a,ou=\xc3\xa4,dc=x", "ou=\xa4,dc=x"));
 }
 
 static void test_uuid(void)
