@@ -279,6 +279,12 @@ static int read_page(struct lpipe *p, int *msgid, unsigned *empty, struct lpage 
 	for (m = ldap_first_message(c->ld, chain); r == 0 && m; m = ldap_next_message(c->ld, m)) {
 		if (ldap_msgtype(m) != LDAP_RES_SEARCH_ENTRY)
 			continue; /* references are not chased */
+		/* A cancel or a failed write ends the page here, not after its last entry (each
+		 * may need ranged reads of the server). */
+		if (aborted(p)) {
+			r = 2;
+			break;
+		}
 		if (page->n == page->cap) {
 			size_t cap = page->cap ? page->cap * 2 : 64;
 			struct lobj *v = reallocarray(page->objs, cap, sizeof(*v));
