@@ -88,6 +88,8 @@ int lbatch_commit(struct ldap_ctx *c)
 
 	if (c->in_txn) {
 		r = store_commit(c->s);
+		if (r < 0) /* a COMMIT that failed may leave the transaction open */
+			(void)store_rollback(c->s);
 		c->in_txn = false;
 	}
 	c->since_commit = 0;
@@ -706,7 +708,7 @@ int lctx_setup_scope(struct ldap_ctx *c)
 		bool nested = false;
 		for (size_t j = 0; j < all.n && !nested; j++)
 			nested = j != i && ldn_is_under(all.v[i], all.v[j]) &&
-			         (strcasecmp(all.v[i], all.v[j]) != 0 || j < i);
+			         (!ldn_is_under(all.v[j], all.v[i]) || j < i); /* the same: once */
 		if (!nested)
 			r = lstrv_push(&c->include, all.v[i], strlen(all.v[i]));
 	}

@@ -141,6 +141,29 @@ static void test_normal_form(void)
 	       n_parsed);
 }
 
+/* Includes: one inside another is searched by the outer one; two that name the same OU (in
+ * any case) are searched once. */
+static void test_scope_setup(void)
+{
+	char *inc[] = {"OU=\xc3\x84rzte,DC=x", "ou=\xc3\xa4rzte,dc=x", "ou=Sub,OU=Corp,DC=x",
+	               "OU=Corp,DC=x"};
+	struct conf_ad ad = {.base_dn = "DC=x", .include = {inc, 4}};
+	struct ldap_import_result ret = {0};
+	struct ldap_ctx c = {.conf = &ad, .ret = &ret};
+
+	CHECK_INT_EQ(lctx_setup_scope(&c), 0);
+	CHECK_INT_EQ(c.include.n, 2);
+	if (c.include.n == 2) {
+		CHECK_STR_EQ(c.include.v[0], "OU=\xc3\x84rzte,DC=x");
+		CHECK_STR_EQ(c.include.v[1], "OU=Corp,DC=x");
+	}
+	CHECK(lscope_in(&c, "cn=a,OU=\xc3\xa4RZTE,dc=x"));
+	CHECK(lscope_in(&c, "cn=a,ou=sub,ou=corp,dc=x"));
+	CHECK(!lscope_in(&c, "cn=a,ou=Other,dc=x"));
+	lstrv_clear(&c.include);
+	lstrv_clear(&c.exclude);
+}
+
 static void test_under(void)
 {
 	CHECK(ldn_is_under("cn=a,ou=Corp,dc=x", "ou=Corp,dc=x"));
@@ -193,6 +216,7 @@ int main(void)
 	test_normalize();
 	test_normal_form();
 	test_under();
+	test_scope_setup();
 	test_uuid();
 	return check_finish();
 }
