@@ -41,6 +41,97 @@ static int import_by_dn(struct ldap_ctx *c, const char *dn)
 	return r;
 }
 
+/* DNs of objects a delta added, per search for the groups that list them. */
+#define REREAD_CHUNK 32
+
+/* Appends "(member=DN)" with DN escaped for a filter. */
+static int member_clause(char **buf, size_t *len, size_t *cap, const char *dn)
+{
+	struct berval in = {strlen(dn), (char *)dn}, esc = {0, NULL};
+	size_t need;
+	int r = 0;
+
+	if (ldap_bv2escaped_filter_value(&in, &esc) != 0)
+		return -ENOMEM;
+	need = *len + esc.bv_len + sizeof("(member=)") + 2; /* and the closing "))" */
+	if (need > *cap) {
+		size_t cap2 = need * 2;
+		char *b = realloc(*buf, cap2);
+		if (b) {
+			*buf = b;
+			*cap = cap2;
+		} else {
+			r = -ENOMEM;
+		}
+	}
+	if (r == 0)
+		*len += (size_t)sprintf(*buf + *len, "(member=%s)", esc.bv_val);
+	ber_memfree(esc.bv_val);
+	return r;
+}
+
+/* The groups in scope whose member lists one of dns[0..n): their DNs pushed to *out. 0, 1
+ * stopped, < 0. */
+static int groups_listing(struct ldap_ctx *c, char *const *dns, size_t n, struct lstrv *out)
+{
+	static const char head[] = "(&(objectClass=group)(|", tail[] = "))";
+	char *filter, *attrs[] = {LDAP_NO_ATTRS, NULL};
+	size_t len = sizeof(head) - 1, cap = 1024;
+	int r = 0;
+
+	filter = malloc(cap);
+	if (!filter)
+		return -ENOMEM;
+	memcpy(filter, head, sizeof(head));
+	for (size_t i = 0; i < n && r == 0; i++)
+		r = member_clause(&filter, &len, &cap, dns[i]);
+	/* member_clause leaves room for its NUL and more than two bytes */
+	if (r == 0)
+		memcpy(filter + len, tail, sizeof(tail));
+	for (size_t b = 0; b < c->include.n && r == 0; b++) {
+		LDAPMessage *res = NULL;
+		int rc = ldap_search_ext_s(c->ld, c->include.v[b], LDAP_SCOPE_SUBTREE, filter,
+		                           attrs, 0, NULL, NULL, &c->timeout, 0, &res);
+		if (rc == LDAP_SUCCESS) {
+			for (LDAPMessage *e = ldap_first_entry(c->ld, res); e && r == 0;
+			     e = ldap_next_entry(c->ld, e)) {
+				char *dn = ldap_get_dn(c->ld, e);
+				r = dn ? lstrv_push(out, dn, strlen(dn)) : -ENOMEM;
+				ldap_memfree(dn);
+			}
+		} else if (rc != LDAP_NO_SUCH_OBJECT) {
+			r = lstop_ldap(c, rc, "find the groups of an object added");
+		}
+		ldap_msgfree(res);
+	}
+	free(filter);
+	return r;
+}
+
+int ldelta_reread_groups(struct ldap_ctx *c)
+{
+	struct lstrv groups = {0};
+	int r = 0;
+
+	/* On AD a group lists a member by its DN of now, so a group that listed an object while
+	 * it was out of scope (stored as that DN, unresolved) is not reported as changed when the
+	 * object moves in: read such groups whole. */
+	if (!c->is_ad)
+		return 0;
+	for (size_t i = 0; i < c->added.n && r == 0; i += REREAD_CHUNK) {
+		size_t n = c->added.n - i < REREAD_CHUNK ? c->added.n - i : REREAD_CHUNK;
+		r = groups_listing(c, c->added.v + i, n, &groups);
+	}
+	for (size_t i = 0; i < groups.n && r == 0; i++) {
+		r = import_by_dn(c, groups.v[i]);
+		if (r == 0)
+			r = lbatch_tick(c);
+	}
+	lstrv_clear(&groups);
+	lstrv_clear(&c->added);
+	return r;
+}
+
 /* Applies the changed attributes DirSync sent to the stored object. */
 static int merge_changes(struct ldap_ctx *c, const struct lobj *o,
                          const struct store_cs_object *cur)
@@ -48,6 +139,7 @@ static int merge_changes(struct ldap_ctx *c, const struct lobj *o,
 	struct attr_set *attrs = NULL;
 	enum store_upsert_result res;
 	size_t refs = 0, k = 0;
+	bool reread = false;
 	int64_t id;
 	int r;
 
@@ -90,11 +182,26 @@ static int merge_changes(struct ldap_ctx *c, const struct lobj *o,
 	for (size_t i = 0; i < o->member_del.n && r >= 0; i++) {
 		r = store_cs_remove_ref(c->s, id, "member", o->member_del.v[i]);
 		refs += r > 0;
+		/* DirSync names a removed member by its DN of now: renamed since, and the rename
+		 * not yet imported, it matches nothing stored. */
+		reread |= r == 0;
 	}
 	if (r >= 0 && o->has_manager) {
 		r = store_cs_set_refs(c->s, id, "manager", (const char *const *)o->manager.v,
 		                      o->manager.n, &k);
 		refs += k;
+	}
+	if (r >= 0 && reread) {
+		/* The members as the directory has them now, counted once, as this change. */
+		uint64_t adds = c->ret->counters.adds, updates = c->ret->counters.updates;
+		int e = import_by_dn(c, o->dn);
+		c->ret->counters.adds = adds;
+		c->ret->counters.updates = updates;
+		refs++;
+		if (e != 0) { /* < 0, or 1 stopped */
+			r = e;
+			goto out;
+		}
 	}
 	if (r < 0)
 		goto out;
@@ -136,10 +243,14 @@ static int changed_obj(struct ldap_ctx *c, struct lobj *o, enum lread_mode mode)
 	} else if (mode == LREAD_FULL) {
 		if (o->klass)
 			r = lobj_store_full(c, o);
+		if (r == 0 && o->klass && !cur)
+			r = lstrv_push(&c->added, o->dn, strlen(o->dn));
 	} else if (!cur || strcmp(cur->dn, o->dn) != 0) {
 		/* New, moved into scope, renamed or moved: DirSync sent only what changed, and not
 		 * the RDN attribute of a rename (cn), so read the whole object. */
 		r = import_by_dn(c, o->dn);
+		if (r == 0 && !cur)
+			r = lstrv_push(&c->added, o->dn, strlen(o->dn));
 	} else {
 		r = merge_changes(c, o, cur);
 	}
@@ -321,8 +432,12 @@ int ldelta_dirsync(struct ldap_ctx *c, const void *cookie, size_t len)
 	attrs[c->n_attrs + 1] = "parentGUID";
 	r = dirsync_run(c, cookie, len, c->filter, attrs, dirsync_entry, &nck);
 	free(attrs);
-	if (r != 0)
+	if (r == 0)
+		r = ldelta_reread_groups(c);
+	if (r != 0) {
+		ber_memfree(nck.bv_val);
 		return r;
+	}
 	r = lbatch_begin(c);
 	if (r == 0 && nck.bv_len > 0)
 		r = store_set_cursor(c->s, c->connector_id, c->nc, STORE_CURSOR_DIRSYNC, nck.bv_val,
@@ -377,6 +492,8 @@ int ldelta_usn(struct ldap_ctx *c, const char *usn)
 	if (r < 0 || (size_t)r >= sizeof(filter))
 		return -ENAMETOOLONG;
 	r = lsearch_paged(c, c->nc, filter, true, usn_obj);
+	if (r == 0)
+		r = ldelta_reread_groups(c);
 	if (r != 0)
 		return r;
 	r = lbatch_begin(c);

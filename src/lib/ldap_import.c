@@ -306,6 +306,7 @@ static int import_step(const struct conf_ad *conf, struct store *s,
 		ldap_unbind_ext_s(c.ld, NULL, NULL);
 	lstrv_clear(&c.include);
 	lstrv_clear(&c.exclude);
+	lstrv_clear(&c.added);
 	for (size_t i = 0; i < c.n_attrs; i++)
 		free(c.attrs[i]);
 	if (c.attrs_read != c.attrs)

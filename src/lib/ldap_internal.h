@@ -108,7 +108,13 @@ struct ldap_ctx {
 	uint64_t since_commit;
 	bool in_txn;
 	bool bulk; /* loading an empty connector space: larger transactions */
+	/* Objects a delta import added to the connector space (created, or moved into scope):
+	 * groups may already list them under a DN they had out of scope (ldelta_reread_groups). */
+	struct lstrv added;
 };
+
+/* ldap_delta.c: re-reads whole the groups in scope that list one of c->added (AD). */
+int ldelta_reread_groups(struct ldap_ctx *c);
 
 /* ldap_conn.c */
 int lconn_open(struct ldap_ctx *c);         /* 0 connected and bound, 1 stopped (status set) */

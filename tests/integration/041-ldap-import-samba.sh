@@ -5,7 +5,8 @@
 # completely through ranged retrieval (member;range=0-1499, then the rest). DirSync delta imports
 # then see an add, a modify, a rename, a move within scope, a move out of scope, a delete (its
 # groups lose the member) and membership adds and removes (also on the big group) each exactly
-# once; with change_tracking = usn the uSNChanged poll does the same. A DirSync cookie the DC
+# once, a member removed and then renamed before the delta, and a group member moved into
+# scope (its group is read again: AD does not report it as changed); with change_tracking = usn the uSNChanged poll does the same. A DirSync cookie the DC
 # cannot read, or a uSNChanged cursor from another DC, makes the next delta a full import that
 # says why and finds nothing changed (the default attributes are replicated ones only: a per-DC
 # whenChanged made every group whose members changed look changed again).
@@ -235,6 +236,51 @@ compare "after the DirSync delta"
 hs_assert_eq "$((N - 1))" "$(refs_of big-group)" "members of the big group after one was removed"
 out=$("$TOOL" -c "$T/hs.conf") || hs_fail "delta import: $out"
 hs_assert_eq "success dirsync adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" "a repeated DirSync sees nothing new"
+
+# --- group members that change DN without the group changing -------------------------------
+# A member removed and then renamed before the next delta: DirSync names the removed member by
+# its new DN, which the store does not know yet (the rename comes later in the same delta).
+# A user created outside the scope, put in a group, then moved in (AD rewrites the group's
+# member value, and the group is not reported as changed): the group must list it.
+STAN="CN=Stan Staging041,OU=Outside041,$B"
+"$TOOL" -c "$T/hs.conf" --clear-pending
+ldapmodify "${A[@]}" >/dev/null <<EOF
+dn: $STAN
+changetype: add
+objectClass: user
+sAMAccountName: stan041
+
+dn: $GRP
+changetype: modify
+add: member
+member: $STAN
+-
+delete: member
+member: $ADDM
+-
+
+dn: $ADDM
+changetype: modrdn
+newrdn: CN=$(rdn "$ADDM") Later
+deleteoldrdn: 1
+EOF
+out=$("$TOOL" -c "$T/hs.conf") || hs_fail "delta import: $out"
+echo "  $(counters "$out")"
+compare "a member removed, then renamed, before the delta"
+"$TOOL" -c "$T/hs.conf" --clear-pending
+ldapmodify "${A[@]}" >/dev/null <<EOF
+dn: $STAN
+changetype: modrdn
+newrdn: CN=Stan Staging041
+deleteoldrdn: 1
+newsuperior: $(parent "$MOD")
+EOF
+out=$("$TOOL" -c "$T/hs.conf") || hs_fail "delta import: $out"
+hs_assert_eq "success dirsync adds=1 updates=1 deletes=0 errors=0" "$(counters "$out")" \
+    "a member moved into scope: added, and its group read again"
+hs_assert_eq "Stan Staging041:add $(rdn "$GRP"):update" "$(pending)" \
+    "pending imports: the user moved in and its group"
+compare "a group member moved into scope"
 
 # --- a DirSync cookie the DC refuses: a full import instead, which changes nothing -------------
 "$TOOL" -c "$T/hs.conf" --clear-pending
