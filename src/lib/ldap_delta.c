@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "hybridsync/store.h"
 #include "ldap_internal.h"
@@ -411,6 +412,76 @@ int lusn_write(struct ldap_ctx *c)
 	return store_set_cursor(c->s, c->connector_id, c->nc, STORE_CURSOR_USN, buf, (size_t)n);
 }
 
+/* AD keeps a deleted object's tombstone for tombstoneLifetime days (60 when the attribute is
+ * not set; at least 2): a delta from a cursor older than that may never see those deletions. */
+#define TOMBSTONE_DAYS_DEFAULT 60
+#define TOMBSTONE_DAYS_MIN     2
+#define DAY_S                  86400
+
+/* The forest's tombstone lifetime in days (the default when it cannot be read). */
+static long tombstone_days(struct ldap_ctx *c)
+{
+	char *root_attrs[] = {"configurationNamingContext", NULL};
+	char *attrs[] = {"tombstoneLifetime", NULL}, dn[1024];
+	LDAPMessage *res = NULL, *e;
+	struct berval **v = NULL;
+	long days = TOMBSTONE_DAYS_DEFAULT;
+	int n = -1;
+
+	if (ldap_search_ext_s(c->ld, "", LDAP_SCOPE_BASE, "(objectClass=*)", root_attrs, 0, NULL,
+	                      NULL, &c->timeout, 0, &res) == LDAP_SUCCESS &&
+	    (e = ldap_first_entry(c->ld, res)) &&
+	    (v = ldap_get_values_len(c->ld, e, "configurationNamingContext")) && v[0])
+		n = snprintf(dn, sizeof(dn), "CN=Directory Service,CN=Windows NT,CN=Services,%.*s",
+		             (int)v[0]->bv_len, v[0]->bv_val);
+	ldap_value_free_len(v);
+	ldap_msgfree(res);
+	res = NULL;
+	v = NULL;
+	if (n < 0 || (size_t)n >= sizeof(dn))
+		return days;
+	if (ldap_search_ext_s(c->ld, dn, LDAP_SCOPE_BASE, "(objectClass=*)", attrs, 0, NULL, NULL,
+	                      &c->timeout, 0, &res) == LDAP_SUCCESS &&
+	    (e = ldap_first_entry(c->ld, res)) &&
+	    (v = ldap_get_values_len(c->ld, e, "tombstoneLifetime")) && v[0] && v[0]->bv_len > 0 &&
+	    v[0]->bv_len < 12) {
+		char buf[12], *end;
+		long d;
+		memcpy(buf, v[0]->bv_val, v[0]->bv_len);
+		buf[v[0]->bv_len] = '\0';
+		d = strtol(buf, &end, 10);
+		if (*end == '\0' && d >= TOMBSTONE_DAYS_MIN)
+			days = d;
+	}
+	ldap_value_free_len(v);
+	ldap_msgfree(res);
+	return days;
+}
+
+/* 0 when the cursor of this kind is recent enough for a delta, 2 fall back to a full import. */
+static int cursor_fresh(struct ldap_ctx *c, enum store_cursor_kind kind)
+{
+	int64_t updated = 0, age;
+	void *val = NULL;
+	size_t len = 0;
+	long days;
+
+	if (store_get_cursor(c->s, c->connector_id, c->nc, kind, &val, &len, &updated) < 0)
+		return 0; /* the caller reads it and says why it cannot */
+	free(val);
+	age = (int64_t)time(NULL) - updated;
+	if (age < (TOMBSTONE_DAYS_MIN - 1) * DAY_S)
+		return 0; /* no tombstone can have gone since: not worth asking */
+	days = tombstone_days(c);
+	if (age < (int64_t)(days - 1) * DAY_S) /* a day's margin */
+		return 0;
+	lfallback(c,
+	          "the %s cursor is %lld days old, beyond the forest's tombstone lifetime (%ld "
+	          "days): objects deleted since may no longer be reported",
+	          store_cursor_kind_to_string(kind), (long long)(age / DAY_S), days);
+	return 2;
+}
+
 int ldelta_dirsync(struct ldap_ctx *c, const void *cookie, size_t len)
 {
 	struct berval nck = {0, NULL};
@@ -422,6 +493,9 @@ int ldelta_dirsync(struct ldap_ctx *c, const void *cookie, size_t len)
 		lfallback(c, "the naming context of base_dn is unknown: DirSync cannot run");
 		return 2;
 	}
+	r = cursor_fresh(c, STORE_CURSOR_DIRSYNC);
+	if (r != 0)
+		return r;
 	/* DirSync leaves out objects none of whose requested attributes changed: a rename or a
 	 * move changes only name (and the parent), so ask for those too (they are not stored). */
 	attrs = calloc(c->n_attrs + 3, sizeof(*attrs));
@@ -466,6 +540,9 @@ int ldelta_usn(struct ldap_ctx *c, const char *usn)
 		lfallback(c, "the server gives no naming context or highestCommittedUSN");
 		return 2;
 	}
+	r = cursor_fresh(c, STORE_CURSOR_USN);
+	if (r != 0)
+		return r;
 	/* "<dc> <usn>": a USN means nothing on another DC (or on the same one restored). */
 	sp = strrchr(usn, ' ');
 	dc = c->dc ? c->dc : "-";

@@ -334,6 +334,29 @@ out=$("$TOOL" -c "$T/usn.conf") || hs_fail "uSNChanged delta after the fallback:
 hs_assert_eq "success usn adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" \
     "deltas resume with this DC's cursor"
 
+# A cursor older than the forest's tombstone lifetime (Samba: 180 days) may have missed
+# deletions whose tombstones are gone: the delta runs as a full import, and says why. One a day
+# short of it still runs as a delta.
+ttl=$(ldapsearch "${A[@]}" -LLL -o ldif-wrap=no \
+    -b "CN=Directory Service,CN=Windows NT,CN=Services,CN=Configuration,$B" -s base \
+    '(objectClass=*)' tombstoneLifetime | sed -n 's/^tombstoneLifetime: //p')
+ttl=${ttl:-60}
+# usn.conf polls uSNChanged; hs.conf too at first (the full import of usn.conf stored no DirSync
+# cookie), then, after its own full import stored one, uses DirSync.
+for run in usn:usn hs:usn hs:dirsync; do
+    conf=${run%:*} method=${run#*:}
+    sqlite3 "$T/hs.db" "UPDATE cursors SET updated = strftime('%s', 'now') - $((ttl - 2)) * 86400"
+    out=$("$TOOL" -c "$T/$conf.conf") || hs_fail "delta with a cursor $((ttl - 2)) days old: $out"
+    hs_assert_contains "$(counters "$out")" "success $method adds=0" \
+        "$conf: a $method cursor $((ttl - 2)) days old (tombstone lifetime $ttl days): a delta"
+    sqlite3 "$T/hs.db" "UPDATE cursors SET updated = strftime('%s', 'now') - $((ttl + 1)) * 86400"
+    out=$("$TOOL" -c "$T/$conf.conf") || hs_fail "delta with a cursor $((ttl + 1)) days old: $out"
+    hs_assert_eq "success full adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" \
+        "$conf: a $method cursor $((ttl + 1)) days old: a full import, which changes nothing"
+    hs_assert_contains "$(field "$out" note)" "beyond the forest's tombstone lifetime ($ttl days)" \
+        "$conf: the note says why"
+done
+
 # --- an account without the replication right: DirSync is refused, uSNChanged is polled --------
 pw='Svc-041-sync!'
 printf 'dn: CN=svc041,%s\nobjectClass: user\nsAMAccountName: svc041\nuserAccountControl: 512\nunicodePwd:: %s\n\n' \
