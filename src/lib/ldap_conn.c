@@ -6,11 +6,13 @@
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include <wctype.h>
 
@@ -19,6 +21,8 @@
 #include "ldap_internal.h"
 
 #define NETWORK_TIMEOUT_S 10
+/* From the TCP connection (ldaps://) or the StartTLS answer to the end of the TLS handshake. */
+#define HANDSHAKE_TIMEOUT_S NETWORK_TIMEOUT_S
 
 int lstrv_push(struct lstrv *l, const char *s, size_t len)
 {
@@ -245,6 +249,29 @@ static int stop_connect(struct ldap_ctx *c, int rc, const char *what, bool tls)
 	             *d ? ": " : "", d);
 }
 
+/* Connects with TLS: ldaps://, or ldap:// and StartTLS. 0 connected, 1 stopped. */
+static int connect_tls(struct ldap_ctx *c, bool starttls)
+{
+	const char *what = starttls ? "StartTLS" : "connect";
+	int rc, fired;
+
+	fired = ltls_handshake(c->ld, starttls, HANDSHAKE_TIMEOUT_S, &rc);
+	if (fired < 0)
+		return lstop(c, "stopped-error", "%s: cannot start the TLS handshake watchdog: %s",
+		             what, strerror(-fired));
+	if (fired) {
+		const char *d = diag(c);
+		if (rc == LDAP_SUCCESS)
+			rc = LDAP_TIMEOUT;
+		return lstop(c, "stopped-server-down",
+		             "%s: no TLS handshake with the server within %d s: %s (%d)%s%s", what,
+		             HANDSHAKE_TIMEOUT_S, ldap_err2string(rc), rc, *d ? ": " : "", d);
+	}
+	if (rc != LDAP_SUCCESS)
+		return stop_connect(c, rc, what, true);
+	return 0;
+}
+
 /* A read-ahead layer under libldap's protocol layers: libldap reads each message with a
  * poll(2) and two read(2)s (its length, then the rest); through this buffer one read(2) serves
  * dozens of entries. The buffer is allocated before the layer is pushed, so pushing it cannot
@@ -357,14 +384,13 @@ int lconn_open(struct ldap_ctx *c)
 			return lstop(c, "stopped-connectivity", "cannot set up TLS (ca_file '%s')",
 			             conf->ca_file ? conf->ca_file : "system trust store");
 	}
-	if (plain && conf->starttls) {
-		rc = ldap_start_tls_s(c->ld, NULL, NULL);
-		if (rc != LDAP_SUCCESS)
-			return stop_connect(c, rc, "StartTLS", true);
+	if (tls) {
+		if (connect_tls(c, plain && conf->starttls))
+			return 1;
 	} else {
 		rc = ldap_connect(c->ld);
 		if (rc != LDAP_SUCCESS)
-			return stop_connect(c, rc, "connect", tls);
+			return stop_connect(c, rc, "connect", false);
 	}
 
 	push_readahead(c);

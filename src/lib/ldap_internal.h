@@ -116,6 +116,11 @@ struct ldap_ctx {
 /* ldap_delta.c: re-reads whole the groups in scope that list one of c->added (AD). */
 int ldelta_reread_groups(struct ldap_ctx *c);
 
+/* ldap_tls.c: connects (ldaps://) or runs StartTLS on ld, with a deadline of timeout_s seconds
+ * on the TLS handshake that libldap 2.5 does not keep. *ret_rc: libldap's result. Returns 0,
+ * 1 the deadline passed (the socket was shut down: the connection is unusable), < 0 errno. */
+int ltls_handshake(LDAP *ld, bool starttls, int timeout_s, int *ret_rc);
+
 /* ldap_conn.c */
 int lconn_open(struct ldap_ctx *c);         /* 0 connected and bound, 1 stopped (status set) */
 int lconn_read_rootdse(struct ldap_ctx *c); /* same */
