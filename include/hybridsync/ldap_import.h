@@ -59,6 +59,11 @@ struct ldap_import_result {
 	const char *method; /* "full", "dirsync", "usn", "syncrepl" (static string) */
 	struct store_step_counters counters;
 	char error[LDAP_IMPORT_ERROR_MAX]; /* why a stopped-* step stopped, with the LDAP error */
+	/* stopped-connectivity because the server refused the bind itself (invalidCredentials,
+	 * inappropriateAuthentication, insufficientAccessRights, confidentialityRequired,
+	 * strongerAuthRequired), not because it could not be reached: trying again soon only
+	 * counts more failed logons against the account (AD locks it out after a few). */
+	bool bind_refused;
 	/* Why a delta import did not run as its cursor said, with the server's answer: why it ran
 	 * as a full import (full is then set: no cursor, or the server refused it), or why DirSync
 	 * gave way to the uSNChanged poll; "" otherwise. */

@@ -24,6 +24,7 @@ struct cycle {
 	char status_buf[DAEMON_STATUS_MAX];
 	uint64_t errors; /* per-object errors of all steps */
 	bool retry;
+	bool bind_refused; /* the AD import stopped on a refused bind: no quick retry */
 	bool exported;
 };
 
@@ -154,8 +155,11 @@ static void step_end(struct cycle *cy, int64_t step_id, const char *connector, c
 			                          error, NULL);
 	}
 	cy->errors += counters ? counters->errors : 0;
-	if (strcmp(status, "stopped-server-down") == 0 ||
-	    strcmp(status, "stopped-connectivity") == 0)
+	/* A refused bind is stopped-connectivity too, but it is no outage: retried soon, it
+	 * only adds failed logons until AD locks the account out (for all its users). */
+	if ((strcmp(status, "stopped-server-down") == 0 ||
+	     strcmp(status, "stopped-connectivity") == 0) &&
+	    !cy->bind_refused)
 		cy->retry = true;
 	if (status_rank(status) > status_rank(cy->status)) {
 		(void)snprintf(cy->status_buf, sizeof(cy->status_buf), "%s", status);
@@ -215,6 +219,7 @@ static enum import_outcome step_ad_import(struct cycle *cy)
 			fell_back(cy, step, sc.label);
 		if (res.status[0] && !is_stopped(status))
 			cy->d->last_import_ok[0] = time(NULL);
+		cy->bind_refused = res.bind_refused;
 	}
 	step_end(cy, step, LDAP_IMPORT_CONNECTOR, sc.label, status, &res.counters, err);
 	return is_stopped(status) ? IMPORT_STOPPED : (res.full ? IMPORT_FULL : IMPORT_DELTA);
@@ -590,5 +595,6 @@ void cycle_run(struct daemon *d, const struct cycle_request *req, struct cycle_r
 	ret->run_id = cy.run_id;
 	(void)snprintf(ret->status, sizeof(ret->status), "%s", cy.status);
 	ret->retry = cy.retry;
+	ret->bind_refused = cy.bind_refused;
 	ret->exported = cy.exported;
 }

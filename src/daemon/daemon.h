@@ -26,7 +26,8 @@
 /* A lease renewed less than this long ago is fresh: max(2 x interval, 10 min). */
 #define LEASE_FRESH_MIN_SECONDS 600u
 
-/* Retry after a stopped-server-down/connectivity cycle: 30 s doubling, capped at interval. */
+/* Retry after a stopped-server-down/connectivity cycle: 30 s doubling, capped at interval. Not
+ * after a bind the directory refused (cycle_result.bind_refused): that waits for the interval. */
 #define RETRY_FIRST_SECONDS 30u
 
 /* What a cycle is asked to do; filled by the loop, read by the worker. */
@@ -44,6 +45,9 @@ struct cycle_result {
 	bool initial;                   /* ran as an initial cycle */
 	bool retry;                     /* stopped by an unreachable peer: retry with back-off */
 	bool exported;                  /* an export step ran */
+	/* The directory refused the bind (a wrong password...): no quick retry, each one would
+	 * count a failed logon against the account. */
+	bool bind_refused;
 };
 
 /* Shared by the loop and the worker (under `lock`). */
@@ -82,7 +86,7 @@ struct daemon {
 	bool cycle_wanted;      /* run one as soon as possible */
 	bool cycle_wanted_full; /* ... as an initial cycle */
 	bool stopping;
-	unsigned retry_seconds; /* back-off after a stopped-server-down cycle, 0: none */
+	unsigned retry_seconds; /* back-off after an unreachable peer, 0: none */
 	int64_t next_cycle;     /* Unix seconds of the next scheduled delta cycle */
 	sd_event_source *cycle_timer;
 	sd_event_source *progress_timer;

@@ -383,6 +383,12 @@ static int on_cycle_done(sd_event_source *s, int fd, uint32_t revents, void *use
 	} else {
 		d->retry_seconds = 0;
 		wait = d->conf->sync.interval;
+		if (res.bind_refused)
+			log_notice(
+			    "The directory refused the bind: next attempt in %u s (interval), "
+			    "not after %u s as for an outage, since each failed bind counts "
+			    "towards the account's lockout; 'hybridsyncctl sync' tries at once",
+			    wait, RETRY_FIRST_SECONDS);
 	}
 	schedule(d, wait);
 	maybe_start_cycle(d);

@@ -358,6 +358,25 @@ static void push_readahead(struct ldap_ctx *c)
 		free(ra); /* the descriptor could not be allocated: nothing was pushed */
 }
 
+/* A bind that failed: refused by the directory itself (a wrong, expired or rotated password, a
+ * locked or disabled account, a simple bind it wants protected) is no outage, and retrying it
+ * soon only counts more failed logons until AD locks the account out, for all its users. */
+static int stop_bind(struct ldap_ctx *c, int rc)
+{
+	switch (rc) {
+	case LDAP_STRONG_AUTH_REQUIRED:     /* AD: the DC requires LDAP signing */
+	case LDAP_CONFIDENTIALITY_REQUIRED: /* a simple bind without TLS */
+	case LDAP_INAPPROPRIATE_AUTH:
+	case LDAP_INVALID_CREDENTIALS: /* AD: also a locked, disabled or expired account */
+	case LDAP_INSUFFICIENT_ACCESS:
+		c->ret->bind_refused = true;
+		break;
+	default:
+		break;
+	}
+	return stop_connect(c, rc, "bind", false);
+}
+
 int lconn_open(struct ldap_ctx *c)
 {
 	const struct conf_ad *conf = c->conf;
@@ -415,7 +434,7 @@ int lconn_open(struct ldap_ctx *c)
 		                      NULL);
 		pw = secret_free(pw, len);
 		if (rc != LDAP_SUCCESS)
-			return stop_connect(c, rc, "bind", false);
+			return stop_bind(c, rc);
 	}
 	return 0;
 }
