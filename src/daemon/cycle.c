@@ -138,9 +138,11 @@ static void fell_back(struct cycle *cy, int64_t step_id, const char *label)
 		            strerror(-r));
 }
 
-static void step_end(struct cycle *cy, int64_t step_id, const char *connector, const char *label,
-                     const char *status, const struct store_step_counters *counters,
-                     const char *error)
+/* recorded: the connector put the step's stop in the run history itself (else it goes there
+ * from here, once). */
+static void step_end_ex(struct cycle *cy, int64_t step_id, const char *connector, const char *label,
+                        const char *status, const struct store_step_counters *counters,
+                        const char *error, bool recorded)
 {
 	struct log_ctx ctx = {.run_id = cy->run_id_text, .connector = connector};
 	int r;
@@ -150,7 +152,7 @@ static void step_end(struct cycle *cy, int64_t step_id, const char *connector, c
 		if (r < 0)
 			log_warning("Failed to record the end of step '%s': %s", label,
 			            strerror(-r));
-		if (is_stopped(status) && error && *error)
+		if (is_stopped(status) && error && *error && !recorded)
 			(void)store_run_add_error(cy->s, cy->run_id, step_id, NULL, NULL, status,
 			                          error, NULL);
 	}
@@ -176,6 +178,13 @@ static void step_end(struct cycle *cy, int64_t step_id, const char *connector, c
 		         label, status, counters->objects, counters->adds, counters->updates,
 		         counters->deletes, counters->errors);
 	(void)metrics_write(cy->d, cy->req->conf, cy->req->config_hash, cy->s);
+}
+
+static void step_end(struct cycle *cy, int64_t step_id, const char *connector, const char *label,
+                     const char *status, const struct store_step_counters *counters,
+                     const char *error)
+{
+	step_end_ex(cy, step_id, connector, label, status, counters, error, false);
 }
 
 static const char *import_label(bool full, const char *connector, char *buf, size_t len)
@@ -221,7 +230,8 @@ static enum import_outcome step_ad_import(struct cycle *cy)
 			cy->d->last_import_ok[0] = time(NULL);
 		cy->bind_refused = res.bind_refused;
 	}
-	step_end(cy, step, LDAP_IMPORT_CONNECTOR, sc.label, status, &res.counters, err);
+	/* The connector records its stops (lstop); a local failure (r < 0) is recorded here. */
+	step_end_ex(cy, step, LDAP_IMPORT_CONNECTOR, sc.label, status, &res.counters, err, r >= 0);
 	return is_stopped(status) ? IMPORT_STOPPED : (res.full ? IMPORT_FULL : IMPORT_DELTA);
 }
 

@@ -67,6 +67,10 @@ if [ "$tlsreq" = 1 ]; then
     hs_assert_contains "$(last_error "$TLSREQ")" "Confidentiality required (13)" "bind without TLS: the bind error"
 fi
 hs_assert_eq stopped-server-down "$(status "$DOWN")" "server down: run status"
+# the stop is in the run history once (the connector records it; the daemon did so again)
+first_errors() { sql "$1" "SELECT count(*) FROM run_errors WHERE run_id = (SELECT min(id) FROM runs)"; }
+hs_assert_eq 1 "$(first_errors "$BADPW")" "wrong password: one error in the run history"
+hs_assert_eq 1 "$(first_errors "$DOWN")" "server down: one error in the run history"
 hs_assert_eq stopped-connectivity "$(status "$TLSBAD")" "untrusted certificate: run status"
 
 echo "== the next cycle: at the interval after a refused bind, on the back-off after an outage"
