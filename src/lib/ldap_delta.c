@@ -42,6 +42,84 @@ static int import_by_dn(struct ldap_ctx *c, const char *dn)
 	return r;
 }
 
+/* --- objects a per-object error kept out ------------------------------------------------- */
+
+#define RETRY_KEY "ad.retry"
+
+int lretry_add(struct ldap_ctx *c, const struct lobj *o)
+{
+	char *dn;
+	size_t n = 0;
+	int r;
+
+	/* A DN that cannot be parsed cannot be searched; the list is bounded */
+	if (!c->is_ad || o->dn_invalid || !o->dn || !*o->dn || c->retry.n >= LDAP_IMPORT_RETRY_MAX)
+		return 0;
+	for (size_t i = 0; i < c->retry.n; i++)
+		if (strcmp(c->retry.v[i], o->dn) == 0)
+			return 0;
+	/* one per line: a line feed in a DN is written as its RFC 4514 escape */
+	dn = malloc(3 * strlen(o->dn) + 1);
+	if (!dn)
+		return -ENOMEM;
+	for (const char *p = o->dn; *p; p++) {
+		if (*p == '\n' || *p == '\r') {
+			n += (size_t)sprintf(dn + n, "\\%02X", (unsigned char)*p);
+		} else {
+			dn[n++] = *p;
+		}
+	}
+	dn[n] = '\0';
+	r = lstrv_push(&c->retry, dn, n);
+	free(dn);
+	return r;
+}
+
+int lretry_run(struct ldap_ctx *c)
+{
+	char *list = NULL, *line, *save = NULL;
+	int r;
+
+	if (!c->is_ad)
+		return 0;
+	r = store_state_get(c->s, RETRY_KEY, &list);
+	if (r == -ENOENT)
+		return 0;
+	if (r < 0)
+		return r;
+	r = 0;
+	for (line = strtok_r(list, "\n", &save); line && r == 0;
+	     line = strtok_r(NULL, "\n", &save)) {
+		r = import_by_dn(c, line);
+		if (r == 0)
+			r = lbatch_tick(c);
+	}
+	free(list);
+	return r;
+}
+
+int lretry_save(struct ldap_ctx *c)
+{
+	size_t len = 1;
+	char *list, *p;
+	int r;
+
+	if (!c->is_ad)
+		return 0;
+	if (c->retry.n == 0)
+		return store_state_set(c->s, RETRY_KEY, NULL);
+	for (size_t i = 0; i < c->retry.n; i++)
+		len += strlen(c->retry.v[i]) + 1;
+	list = p = malloc(len);
+	if (!list)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->retry.n; i++)
+		p += sprintf(p, "%s\n", c->retry.v[i]);
+	r = store_state_set(c->s, RETRY_KEY, list);
+	free(list);
+	return r;
+}
+
 /* DNs of objects a delta added, per search for the groups that list them. */
 #define REREAD_CHUNK 32
 
@@ -494,6 +572,8 @@ int ldelta_dirsync(struct ldap_ctx *c, const void *cookie, size_t len)
 		return 2;
 	}
 	r = cursor_fresh(c, STORE_CURSOR_DIRSYNC);
+	if (r == 0)
+		r = lretry_run(c);
 	if (r != 0)
 		return r;
 	/* DirSync leaves out objects none of whose requested attributes changed: a rename or a
@@ -519,6 +599,8 @@ int ldelta_dirsync(struct ldap_ctx *c, const void *cookie, size_t len)
 	if (r == 0)
 		r = lusn_write(c);
 	if (r == 0)
+		r = lretry_save(c);
+	if (r == 0)
 		r = lbatch_commit(c);
 	ber_memfree(nck.bv_val);
 	return r;
@@ -541,6 +623,8 @@ int ldelta_usn(struct ldap_ctx *c, const char *usn)
 		return 2;
 	}
 	r = cursor_fresh(c, STORE_CURSOR_USN);
+	if (r == 0)
+		r = lretry_run(c);
 	if (r != 0)
 		return r;
 	/* "<dc> <usn>": a USN means nothing on another DC (or on the same one restored). */
@@ -576,6 +660,8 @@ int ldelta_usn(struct ldap_ctx *c, const char *usn)
 	r = lbatch_begin(c);
 	if (r == 0)
 		r = lusn_write(c);
+	if (r == 0)
+		r = lretry_save(c);
 	if (r == 0)
 		r = lbatch_commit(c);
 	return r;

@@ -23,6 +23,8 @@ void lobj_clear(struct lobj *o)
 	*o = (struct lobj){0};
 }
 
+size_t ldap_import_value_max = LDAP_IMPORT_VALUE_MAX;
+
 static void set_error(struct lobj *o, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 static void set_error(struct lobj *o, const char *code, const char *fmt, ...)
@@ -130,11 +132,11 @@ static int add_values(struct ldap_ctx *c, struct lobj *o, const char *name,
 		return 0;
 	}
 	for (size_t i = 0; i < n_vals; i++) {
-		if (vals[i].bv_len > LDAP_IMPORT_VALUE_MAX) {
+		if (vals[i].bv_len > ldap_import_value_max) {
 			set_error(
 			    o, "value-too-large",
-			    "attribute %s: a value of %zu bytes exceeds the limit of %u bytes",
-			    name, (size_t)vals[i].bv_len, LDAP_IMPORT_VALUE_MAX);
+			    "attribute %s: a value of %zu bytes exceeds the limit of %zu bytes",
+			    name, (size_t)vals[i].bv_len, ldap_import_value_max);
 			return 0;
 		}
 		if (refs && refs->n >= LDAP_IMPORT_REFS_MAX) {
@@ -456,6 +458,9 @@ int lobj_report_error(struct ldap_ctx *c, const struct lobj *o)
 	if (o->has_anchor)
 		lanchor_hex(o->anchor, LDAP_IMPORT_ANCHOR_SIZE, hex, sizeof(hex));
 	c->ret->counters.errors++;
+	r = lretry_add(c, o);
+	if (r < 0)
+		return r;
 	if (c->o->run_id > 0) {
 		r = store_run_add_error(c->s, c->o->run_id, c->o->step_id, hex[0] ? hex : NULL,
 		                        o->dn, o->err_code, o->err_msg, NULL);

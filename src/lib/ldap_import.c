@@ -100,6 +100,8 @@ int lfull_import(struct ldap_ctx *c)
 		r = store_set_cursor(c->s, c->connector_id, "", STORE_CURSOR_SYNCREPL, sync.bv_val,
 		                     sync.bv_len);
 	if (r == 0)
+		r = lretry_save(c);
+	if (r == 0)
 		r = lbatch_commit(c);
 out:
 	if (r < 0)
@@ -307,6 +309,7 @@ static int import_step(const struct conf_ad *conf, struct store *s,
 	lstrv_clear(&c.include);
 	lstrv_clear(&c.exclude);
 	lstrv_clear(&c.added);
+	lstrv_clear(&c.retry);
 	for (size_t i = 0; i < c.n_attrs; i++)
 		free(c.attrs[i]);
 	if (c.attrs_read != c.attrs)

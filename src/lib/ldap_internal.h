@@ -111,10 +111,25 @@ struct ldap_ctx {
 	/* Objects a delta import added to the connector space (created, or moved into scope):
 	 * groups may already list them under a DN they had out of scope (ldelta_reread_groups). */
 	struct lstrv added;
+	/* DNs of objects that were reported instead of imported (a per-object error): on Active
+	 * Directory each delta reads them again whole (lretry_run), since the cursor has moved
+	 * past their change; kept with the cursor (lretry_save). */
+	struct lstrv retry;
 };
 
 /* ldap_delta.c: re-reads whole the groups in scope that list one of c->added (AD). */
 int ldelta_reread_groups(struct ldap_ctx *c);
+/* At most this many objects with a per-object error are read again by each delta: beyond, the
+ * next full import reads them. */
+#define LDAP_IMPORT_RETRY_MAX 1000u
+/* Remembers an object reported with a per-object error for the next delta (AD). */
+int lretry_add(struct ldap_ctx *c, const struct lobj *o);
+/* Reads whole the objects the last import could not read (AD): 0, 1 stopped, < 0. */
+int lretry_run(struct ldap_ctx *c);
+/* Stores c->retry with the cursor (in the import's last batch). */
+int lretry_save(struct ldap_ctx *c);
+/* The largest value imported (LDAP_IMPORT_VALUE_MAX): a variable so that tests can lower it. */
+extern size_t ldap_import_value_max;
 
 /* ldap_tls.c: connects (ldaps://) or runs StartTLS on ld, with a deadline of timeout_s seconds
  * on the TLS handshake that libldap 2.5 does not keep. *ret_rc: libldap's result. Returns 0,

@@ -6,7 +6,8 @@
 # then see an add, a modify, a rename, a move within scope, a move out of scope, a delete (its
 # groups lose the member) and membership adds and removes (also on the big group) each exactly
 # once, a member removed and then renamed before the delta, and a group member moved into
-# scope (its group is read again: AD does not report it as changed); with change_tracking = usn the uSNChanged poll does the same. A DirSync cookie the DC
+# scope (its group is read again: AD does not report it as changed), and a change reported as a
+# per-object error (read again by the next delta); with change_tracking = usn the uSNChanged poll does the same. A DirSync cookie the DC
 # cannot read, or a uSNChanged cursor from another DC, makes the next delta a full import that
 # says why and finds nothing changed (the default attributes are replicated ones only: a per-DC
 # whenChanged made every group whose members changed look changed again).
@@ -281,6 +282,31 @@ hs_assert_eq "success dirsync adds=1 updates=1 deletes=0 errors=0" "$(counters "
 hs_assert_eq "Stan Staging041:add $(rdn "$GRP"):update" "$(pending)" \
     "pending imports: the user moved in and its group"
 compare "a group member moved into scope"
+
+# A change that a delta reports instead of importing (a per-object error: here a value over a
+# limit lowered to 64 bytes) is not lost when the cursor moves past it: the next delta reads the
+# object again whole, although nothing changed since.
+"$TOOL" -c "$T/hs.conf" --clear-pending
+ldapmodify "${A[@]}" >/dev/null <<EOF
+dn: $MOD
+changetype: modify
+replace: title
+title: Retried 041
+-
+replace: description
+description: $(printf 'x%.0s' $(seq 100))
+-
+EOF
+out=$("$TOOL" -c "$T/hs.conf" --value-max 64) || hs_fail "delta import: $out"
+hs_assert_eq "completed-warnings dirsync adds=0 updates=0 deletes=0 errors=1" "$(counters "$out")" \
+    "a change with a value over the limit: a per-object error"
+out=$("$TOOL" -c "$T/hs.conf") || hs_fail "delta import: $out"
+hs_assert_eq "success dirsync adds=0 updates=1 deletes=0 errors=0" "$(counters "$out")" \
+    "the next delta reads that object again"
+compare "a change read again after a per-object error"
+out=$("$TOOL" -c "$T/hs.conf") || hs_fail "delta import: $out"
+hs_assert_eq "success dirsync adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" \
+    "then nothing more"
 
 # --- a DirSync cookie the DC refuses: a full import instead, which changes nothing -------------
 "$TOOL" -c "$T/hs.conf" --clear-pending

@@ -1,7 +1,7 @@
 /* Test driver for the AD connector: runs one import step (in a run/step of its own) and prints
  * status, method and counters as one JSON line, or dumps the 'ad' connector space.
  *
- *   hs-ldap-import -c CONF [--full] [--db PATH] [--page-size N] [--rules]
+ *   hs-ldap-import -c CONF [--full] [--db PATH] [--page-size N] [--rules] [--value-max N]
  *                  [--on-progress-at N --on-progress-exec CMD] [--cancel-after N]
  *   hs-ldap-import -c CONF [--db PATH] --dump          CS objects as JSON lines
  *   hs-ldap-import -c CONF [--db PATH] --clear-pending what sync would do with pending imports
@@ -11,7 +11,8 @@
  * when N objects have been processed: tests stop the server in the middle of an import.
  * --cancel-after N: the cancel callback says yes once N objects have been processed.
  * --rules: import the attributes the config's sync rules read, as hybridsyncd does (without
- * it, the connector's default set). The JSON line has "note": why a delta ran as a full. */
+ * it, the connector's default set). The JSON line has "note": why a delta ran as a full.
+ * --value-max N: values over N bytes are per-object errors (instead of over 1 MiB). */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
@@ -23,6 +24,7 @@
 #include "hybridsync/ldap_import.h"
 #include "hybridsync/store.h"
 #include "hybridsync/sync.h"
+#include "../../src/lib/ldap_internal.h" /* ldap_import_value_max */
 
 static unsigned long long progress_at;
 static const char *progress_exec;
@@ -136,6 +138,7 @@ int main(int argc, char **argv)
 	    {"on-progress-exec", required_argument, NULL, 'e'},
 	    {"cancel-after", required_argument, NULL, 'x'},
 	    {"rules", no_argument, NULL, 'r'},
+	    {"value-max", required_argument, NULL, 'v'},
 	    {NULL, 0, NULL, 0},
 	};
 	const char *conf_path = NULL, *db = NULL;
@@ -184,6 +187,12 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			with_rules = true;
+			break;
+		case 'v': /* a lower limit on values, to provoke per-object errors */
+			errno = 0;
+			ldap_import_value_max = strtoul(optarg, &end, 10);
+			if (errno || *end || ldap_import_value_max == 0)
+				return 2;
 			break;
 		case 'x':
 			errno = 0;
