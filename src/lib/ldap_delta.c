@@ -64,7 +64,7 @@ int lretry_add(struct ldap_ctx *c, const struct lobj *o)
 		return -ENOMEM;
 	for (const char *p = o->dn; *p; p++) {
 		if (*p == '\n' || *p == '\r') {
-			n += (size_t)sprintf(dn + n, "\\%02X", (unsigned char)*p);
+			n += (size_t)snprintf(dn + n, 4, "\\%02X", (unsigned char)*p);
 		} else {
 			dn[n++] = *p;
 		}
@@ -114,7 +114,7 @@ int lretry_save(struct ldap_ctx *c)
 	if (!list)
 		return -ENOMEM;
 	for (size_t i = 0; i < c->retry.n; i++)
-		p += sprintf(p, "%s\n", c->retry.v[i]);
+		p += snprintf(p, len - (size_t)(p - list), "%s\n", c->retry.v[i]);
 	r = store_state_set(c->s, RETRY_KEY, list);
 	free(list);
 	return r;
@@ -144,7 +144,7 @@ static int member_clause(char **buf, size_t *len, size_t *cap, const char *dn)
 		}
 	}
 	if (r == 0)
-		*len += (size_t)sprintf(*buf + *len, "(member=%s)", esc.bv_val);
+		*len += (size_t)snprintf(*buf + *len, *cap - *len, "(member=%s)", esc.bv_val);
 	ber_memfree(esc.bv_val);
 	return r;
 }
