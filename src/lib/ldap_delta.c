@@ -100,22 +100,21 @@ int lretry_run(struct ldap_ctx *c)
 
 int lretry_save(struct ldap_ctx *c)
 {
-	size_t len = 1;
-	char *list, *p;
+	char *list = NULL;
+	size_t len = 0;
+	FILE *f;
 	int r;
 
 	if (!c->is_ad)
 		return 0;
 	if (c->retry.n == 0)
 		return store_state_set(c->s, RETRY_KEY, NULL);
-	for (size_t i = 0; i < c->retry.n; i++)
-		len += strlen(c->retry.v[i]) + 1;
-	list = p = malloc(len);
-	if (!list)
+	f = open_memstream(&list, &len);
+	if (!f)
 		return -ENOMEM;
 	for (size_t i = 0; i < c->retry.n; i++)
-		p += snprintf(p, len - (size_t)(p - list), "%s\n", c->retry.v[i]);
-	r = store_state_set(c->s, RETRY_KEY, list);
+		fprintf(f, "%s\n", c->retry.v[i]);
+	r = fclose(f) == 0 ? store_state_set(c->s, RETRY_KEY, list) : -ENOMEM;
 	free(list);
 	return r;
 }
@@ -123,50 +122,41 @@ int lretry_save(struct ldap_ctx *c)
 /* DNs of objects a delta added, per search for the groups that list them. */
 #define REREAD_CHUNK 32
 
-/* Appends "(member=DN)" with DN escaped for a filter. */
-static int member_clause(char **buf, size_t *len, size_t *cap, const char *dn)
+/* "(&(objectClass=group)(|(member=DN)...))" for dns[0..n), each escaped for a filter. */
+static char *member_filter(char *const *dns, size_t n)
 {
-	struct berval in = {strlen(dn), (char *)dn}, esc = {0, NULL};
-	size_t need;
-	int r = 0;
+	char *filter = NULL;
+	size_t len = 0;
+	bool ok = true;
+	FILE *f = open_memstream(&filter, &len);
 
-	if (ldap_bv2escaped_filter_value(&in, &esc) != 0)
-		return -ENOMEM;
-	need = *len + esc.bv_len + sizeof("(member=)") + 2; /* and the closing "))" */
-	if (need > *cap) {
-		size_t cap2 = need * 2;
-		char *b = realloc(*buf, cap2);
-		if (b) {
-			*buf = b;
-			*cap = cap2;
-		} else {
-			r = -ENOMEM;
-		}
+	if (!f)
+		return NULL;
+	fputs("(&(objectClass=group)(|", f);
+	for (size_t i = 0; i < n && ok; i++) {
+		struct berval in = {strlen(dns[i]), dns[i]}, esc = {0, NULL};
+		ok = ldap_bv2escaped_filter_value(&in, &esc) == 0;
+		if (ok)
+			fprintf(f, "(member=%s)", esc.bv_val);
+		ber_memfree(esc.bv_val);
 	}
-	if (r == 0)
-		*len += (size_t)snprintf(*buf + *len, *cap - *len, "(member=%s)", esc.bv_val);
-	ber_memfree(esc.bv_val);
-	return r;
+	fputs("))", f);
+	if (fclose(f) != 0 || !ok) {
+		free(filter);
+		return NULL;
+	}
+	return filter;
 }
 
-/* The groups in scope whose member lists one of dns[0..n): their DNs pushed to *out. 0, 1
- * stopped, < 0. */
+/* The groups in scope whose member lists one of dns[0..n): their DNs added to *out (once
+ * each). 0, 1 stopped, < 0. */
 static int groups_listing(struct ldap_ctx *c, char *const *dns, size_t n, struct lstrv *out)
 {
-	static const char head[] = "(&(objectClass=group)(|", tail[] = "))";
-	char *filter, *attrs[] = {LDAP_NO_ATTRS, NULL};
-	size_t len = sizeof(head) - 1, cap = 1024;
+	char *filter = member_filter(dns, n), *attrs[] = {LDAP_NO_ATTRS, NULL};
 	int r = 0;
 
-	filter = malloc(cap);
 	if (!filter)
 		return -ENOMEM;
-	memcpy(filter, head, sizeof(head));
-	for (size_t i = 0; i < n && r == 0; i++)
-		r = member_clause(&filter, &len, &cap, dns[i]);
-	/* member_clause leaves room for its NUL and more than two bytes */
-	if (r == 0)
-		memcpy(filter + len, tail, sizeof(tail));
 	for (size_t b = 0; b < c->include.n && r == 0; b++) {
 		LDAPMessage *res = NULL;
 		int rc = ldap_search_ext_s(c->ld, c->include.v[b], LDAP_SCOPE_SUBTREE, filter,
@@ -175,7 +165,10 @@ static int groups_listing(struct ldap_ctx *c, char *const *dns, size_t n, struct
 			for (LDAPMessage *e = ldap_first_entry(c->ld, res); e && r == 0;
 			     e = ldap_next_entry(c->ld, e)) {
 				char *dn = ldap_get_dn(c->ld, e);
-				r = dn ? lstrv_push(out, dn, strlen(dn)) : -ENOMEM;
+				bool seen = false;
+				for (size_t i = 0; dn && i < out->n && !seen; i++)
+					seen = strcmp(out->v[i], dn) == 0;
+				r = !dn ? -ENOMEM : seen ? 0 : lstrv_push(out, dn, strlen(dn));
 				ldap_memfree(dn);
 			}
 		} else if (rc != LDAP_NO_SUCH_OBJECT) {
@@ -536,19 +529,12 @@ static long tombstone_days(struct ldap_ctx *c)
 	return days;
 }
 
-/* 0 when the cursor of this kind is recent enough for a delta, 2 fall back to a full import. */
-static int cursor_fresh(struct ldap_ctx *c, enum store_cursor_kind kind)
+int ldelta_cursor_fresh(struct ldap_ctx *c, enum store_cursor_kind kind, int64_t updated)
 {
-	int64_t updated = 0, age;
-	void *val = NULL;
-	size_t len = 0;
+	int64_t age = (int64_t)time(NULL) - updated;
 	long days;
 
-	if (store_get_cursor(c->s, c->connector_id, c->nc, kind, &val, &len, &updated) < 0)
-		return 0; /* the caller reads it and says why it cannot */
-	free(val);
-	age = (int64_t)time(NULL) - updated;
-	if (age < (TOMBSTONE_DAYS_MIN - 1) * DAY_S)
+	if (!c->is_ad || age < (TOMBSTONE_DAYS_MIN - 1) * DAY_S)
 		return 0; /* no tombstone can have gone since: not worth asking */
 	days = tombstone_days(c);
 	if (age < (int64_t)(days - 1) * DAY_S) /* a day's margin */
@@ -571,11 +557,6 @@ int ldelta_dirsync(struct ldap_ctx *c, const void *cookie, size_t len)
 		lfallback(c, "the naming context of base_dn is unknown: DirSync cannot run");
 		return 2;
 	}
-	r = cursor_fresh(c, STORE_CURSOR_DIRSYNC);
-	if (r == 0)
-		r = lretry_run(c);
-	if (r != 0)
-		return r;
 	/* DirSync leaves out objects none of whose requested attributes changed: a rename or a
 	 * move changes only name (and the parent), so ask for those too (they are not stored). */
 	attrs = calloc(c->n_attrs + 3, sizeof(*attrs));
@@ -586,6 +567,8 @@ int ldelta_dirsync(struct ldap_ctx *c, const void *cookie, size_t len)
 	attrs[c->n_attrs + 1] = "parentGUID";
 	r = dirsync_run(c, cookie, len, c->filter, attrs, dirsync_entry, &nck);
 	free(attrs);
+	if (r == 0)
+		r = lretry_run(c);
 	if (r == 0)
 		r = ldelta_reread_groups(c);
 	if (r != 0) {
@@ -622,11 +605,6 @@ int ldelta_usn(struct ldap_ctx *c, const char *usn)
 		lfallback(c, "the server gives no naming context or highestCommittedUSN");
 		return 2;
 	}
-	r = cursor_fresh(c, STORE_CURSOR_USN);
-	if (r == 0)
-		r = lretry_run(c);
-	if (r != 0)
-		return r;
 	/* "<dc> <usn>": a USN means nothing on another DC (or on the same one restored). */
 	sp = strrchr(usn, ' ');
 	dc = c->dc ? c->dc : "-";
@@ -653,6 +631,8 @@ int ldelta_usn(struct ldap_ctx *c, const char *usn)
 	if (r < 0 || (size_t)r >= sizeof(filter))
 		return -ENAMETOOLONG;
 	r = lsearch_paged(c, c->nc, filter, true, usn_obj);
+	if (r == 0)
+		r = lretry_run(c);
 	if (r == 0)
 		r = ldelta_reread_groups(c);
 	if (r != 0)

@@ -119,17 +119,18 @@ static size_t count_values(const struct berval *vals)
 static int add_values(struct ldap_ctx *c, struct lobj *o, const char *name,
                       const struct berval *vals, size_t n_vals, struct lstrv *refs)
 {
-	const struct attr_value *have;
-	size_t n_have = 0;
 	int r = 0;
 
 	(void)c;
-	if (!refs && attr_set_get(o->attrs, name, &have, &n_have) < 0)
-		n_have = 0;
-	if (!refs && n_vals + n_have > LDAP_IMPORT_VALUES_MAX) {
-		set_error(o, "too-many-values", "attribute %s: more than %u values", name,
-		          LDAP_IMPORT_VALUES_MAX);
-		return 0;
+	if (!refs) {
+		o->n_values += n_vals;
+		if (o->n_values > LDAP_IMPORT_VALUES_MAX) {
+			set_error(o, "too-many-values",
+			          "attribute %s: the object has more than %u values besides "
+			          "references",
+			          name, LDAP_IMPORT_VALUES_MAX);
+			return 0;
+		}
 	}
 	for (size_t i = 0; i < n_vals; i++) {
 		if (vals[i].bv_len > ldap_import_value_max) {

@@ -164,18 +164,19 @@ static int run_delta(struct ldap_ctx *c)
 	const char *part, *method = method_for(c, &kind, &part);
 	void *val = NULL;
 	size_t len = 0;
+	int64_t updated = 0;
 	int r;
 
 	if (!method) {
 		lfallback(c, "change_tracking finds no delta method on this server");
 		return 2;
 	}
-	r = store_get_cursor(c->s, c->connector_id, part, kind, &val, &len, NULL);
+	r = store_get_cursor(c->s, c->connector_id, part, kind, &val, &len, &updated);
 	if (r == -ENOENT && kind == STORE_CURSOR_DIRSYNC) {
 		/* No DirSync cookie (the account lacked the right at the last full import). */
 		kind = STORE_CURSOR_USN;
 		method = "usn";
-		r = store_get_cursor(c->s, c->connector_id, part, kind, &val, &len, NULL);
+		r = store_get_cursor(c->s, c->connector_id, part, kind, &val, &len, &updated);
 	}
 	if (r == -ENOENT) {
 		lfallback(c, "no %s cursor is stored (no complete full import yet)", method);
@@ -184,6 +185,11 @@ static int run_delta(struct ldap_ctx *c)
 	if (r < 0)
 		return r;
 	c->ret->method = method;
+	r = kind == STORE_CURSOR_SYNCREPL ? 0 : ldelta_cursor_fresh(c, kind, updated);
+	if (r != 0) {
+		free(val);
+		return r;
+	}
 	if (kind == STORE_CURSOR_DIRSYNC) {
 		r = ldelta_dirsync(c, val, len);
 		if (r == 3) {
@@ -192,10 +198,12 @@ static int run_delta(struct ldap_ctx *c)
 			val = NULL;
 			c->ret->method = "usn";
 			r = store_get_cursor(c->s, c->connector_id, part, STORE_CURSOR_USN, &val,
-			                     &len, NULL);
+			                     &len, &updated);
 			if (r == -ENOENT)
 				lfallback(c, "DirSync is refused (no replication right) and no "
 				             "uSNChanged cursor is stored");
+			if (r == 0)
+				r = ldelta_cursor_fresh(c, STORE_CURSOR_USN, updated);
 			r = r == 0 ? ldelta_usn(c, val) : (r == -ENOENT ? 2 : r);
 		}
 	} else if (kind == STORE_CURSOR_USN) {

@@ -19,7 +19,8 @@
 #define LDAP_IMPORT_REFS_MAX    (1u << 20) /* member values of one group (Entra's limit: 250k) */
 #define LDAP_IMPORT_RANGE_STEPS 10000u     /* ranged follow-up searches of one attribute */
 /* Bytes of values of one object (all attributes, references included), and values of one
- * attribute that is not a reference (each new value is compared with those before it). */
+ * object's attributes that are not references (each new value of an attribute is compared with
+ * those before it). */
 #define LDAP_IMPORT_OBJECT_MAX (128u << 20)
 #define LDAP_IMPORT_VALUES_MAX 65536u
 /* One LDAP message: an entry with LDAP_IMPORT_REFS_MAX member values of 200 bytes fits. */
@@ -65,7 +66,8 @@ struct lobj {
 	/* A per-object error: the object is reported, not imported. */
 	char err_code[32];
 	char err_msg[256];
-	size_t bytes; /* of the values read so far (LDAP_IMPORT_OBJECT_MAX) */
+	size_t bytes;    /* of the values read so far (LDAP_IMPORT_OBJECT_MAX) */
+	size_t n_values; /* read so far, references aside (LDAP_IMPORT_VALUES_MAX) */
 };
 void lobj_clear(struct lobj *o);
 
@@ -119,6 +121,9 @@ struct ldap_ctx {
 
 /* ldap_delta.c: re-reads whole the groups in scope that list one of c->added (AD). */
 int ldelta_reread_groups(struct ldap_ctx *c);
+/* AD: 0 when a cursor set at `updated` (Unix seconds) is within the forest's tombstone
+ * lifetime, else 2 (fall back to a full import; the reason is recorded). */
+int ldelta_cursor_fresh(struct ldap_ctx *c, enum store_cursor_kind kind, int64_t updated);
 /* At most this many objects with a per-object error are read again by each delta: beyond, the
  * next full import reads them. */
 #define LDAP_IMPORT_RETRY_MAX 1000u
