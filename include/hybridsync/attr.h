@@ -83,6 +83,31 @@ int attr_set_deserialize(const void *buf, size_t len, struct attr_set **ret);
  * sets whatever the insertion order or the names' case. A NULL set digests as empty. */
 int attr_set_digest(const struct attr_set *s, uint8_t ret[ATTR_DIGEST_SIZE]);
 
+/* A builder for decoders that read many objects in a row (the LDAP import): it collects one
+ * object's attributes into buffers it keeps from object to object, so a value costs a copy and
+ * no allocation, then shows them as a read-only set: the set attr_set_add would have built
+ * from the same calls (names merged case-insensitively with the first spelling kept, later
+ * duplicate values dropped, insertion order kept), with the same serialization and digest. */
+struct attr_builder;
+
+int attr_builder_new(struct attr_builder **ret);
+struct attr_builder *attr_builder_free(struct attr_builder *b);
+/* Forgets the object; the buffers stay for the next one. */
+void attr_builder_reset(struct attr_builder *b);
+/* The attribute `name` (len bytes, not NUL-terminated): its number for attr_builder_add, or
+ * -EINVAL for a bad name, -E2BIG beyond ATTR_ATTRS_MAX, -ENOMEM. */
+int attr_builder_attr(struct attr_builder *b, const char *name, size_t len);
+/* Adds a copy of one value to attribute `attr`: 0, or -E2BIG beyond ATTR_VALUE_MAX or
+ * ATTR_VALUES_MAX (counted before duplicates are dropped), -EINVAL, -ENOMEM. */
+int attr_builder_add(struct attr_builder *b, int attr, const void *data, size_t len);
+/* The set so far, valid until the builder is next changed. Attributes without a value are
+ * left out. */
+int attr_builder_view(struct attr_builder *b, const struct attr_set **ret);
+/* The view's serialization (malloc'd, as attr_set_serialize) and digest (as
+ * attr_set_digest). */
+int attr_builder_encode(struct attr_builder *b, void **ret_buf, size_t *ret_len,
+                        uint8_t ret_digest[ATTR_DIGEST_SIZE]);
+
 /* Diffs: per attribute, the old and the new values (either list may be empty, not both). */
 struct attr_change {
 	const char *name;

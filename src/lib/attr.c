@@ -206,14 +206,9 @@ int attr_values_have_duplicates(const struct attr_value *v, size_t n)
 	return r;
 }
 
-struct idx_value {
-	const struct attr_value *v;
-	size_t idx;
-};
-
 static int cmp_idx_value(const void *a, const void *b)
 {
-	const struct idx_value *x = a, *y = b;
+	const struct attr_idx_value *x = a, *y = b;
 	int r = attr_value_compare(x->v, y->v);
 
 	if (r)
@@ -221,11 +216,27 @@ static int cmp_idx_value(const void *a, const void *b)
 	return (x->idx > y->idx) - (x->idx < y->idx);
 }
 
+void attr_values_mark_duplicates(const struct attr_value *values, size_t n,
+                                 struct attr_idx_value *iv, bool *dup)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		iv[i].v = &values[i];
+		iv[i].idx = i;
+		dup[i] = false;
+	}
+	qsort(iv, n, sizeof(*iv), cmp_idx_value);
+	for (i = 1; i < n; i++)
+		if (attr_value_compare(iv[i - 1].v, iv[i].v) == 0)
+			dup[iv[i].idx] = true;
+}
+
 /* Builds a list from `values`, dropping later duplicates, keeping the order. */
 int attr_vlist_from_values(struct attr_vlist *out, const struct attr_value *values, size_t n)
 {
 	struct attr_vlist vl = {0};
-	struct idx_value *iv = NULL;
+	struct attr_idx_value *iv = NULL;
 	bool *dup = NULL;
 	size_t i;
 	int r = 0;
@@ -234,19 +245,12 @@ int attr_vlist_from_values(struct attr_vlist *out, const struct attr_value *valu
 		return -E2BIG;
 	if (n > 1) {
 		iv = malloc(n * sizeof(*iv));
-		dup = calloc(n, sizeof(*dup));
+		dup = malloc(n * sizeof(*dup));
 		if (!iv || !dup) {
 			r = -ENOMEM;
 			goto out;
 		}
-		for (i = 0; i < n; i++) {
-			iv[i].v = &values[i];
-			iv[i].idx = i;
-		}
-		qsort(iv, n, sizeof(*iv), cmp_idx_value);
-		for (i = 1; i < n; i++)
-			if (attr_value_compare(iv[i - 1].v, iv[i].v) == 0)
-				dup[iv[i].idx] = true;
+		attr_values_mark_duplicates(values, n, iv, dup);
 	}
 	for (i = 0; i < n; i++) {
 		if (dup && dup[i])

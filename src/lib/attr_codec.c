@@ -434,17 +434,20 @@ static int hash_values(struct attr_hash *h, const struct attr_vlist *vl)
 	return r;
 }
 
-int attr_set_digest(const struct attr_set *s, uint8_t ret[ATTR_DIGEST_SIZE])
+int attr_hash_reset(struct attr_hash *h)
 {
-	struct attr_hash *h = NULL;
+	h->done = false;
+	h->len = 0;
+	/* The same algorithm again: OpenSSL reinitialises the context it has. */
+	return EVP_DigestInit_ex(h->ctx, sha256(), NULL) == 1 ? 0 : -EIO;
+}
+
+int attr_set_digest_with(struct attr_hash *h, const struct attr_set *s,
+                         uint8_t ret[ATTR_DIGEST_SIZE])
+{
 	size_t i, n = attr_set_count(s);
 	int r;
 
-	if (!ret)
-		return -EINVAL;
-	r = attr_hash_new(&h);
-	if (r < 0)
-		return r;
 	r = attr_hash_add_string(h, "hybridsync attr_set v1");
 	if (r >= 0)
 		r = attr_hash_add_int(h, (int64_t)n);
@@ -455,6 +458,20 @@ int attr_set_digest(const struct attr_set *s, uint8_t ret[ATTR_DIGEST_SIZE])
 	}
 	if (r >= 0)
 		r = attr_hash_final(h, ret);
+	return r;
+}
+
+int attr_set_digest(const struct attr_set *s, uint8_t ret[ATTR_DIGEST_SIZE])
+{
+	struct attr_hash *h = NULL;
+	int r;
+
+	if (!ret)
+		return -EINVAL;
+	r = attr_hash_new(&h);
+	if (r < 0)
+		return r;
+	r = attr_set_digest_with(h, s, ret);
 	attr_hash_free(h);
 	return r;
 }

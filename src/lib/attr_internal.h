@@ -59,9 +59,23 @@ int attr_vlist_from_values(struct attr_vlist *out, const struct attr_value *valu
 bool attr_values_equal(const struct attr_value *a, size_t na, const struct attr_value *b,
                        size_t nb);
 int attr_values_have_duplicates(const struct attr_value *v, size_t n);
+/* Marks in dup[i] every value equal to an earlier one (the first occurrence is kept);
+ * iv is n entries of scratch. O(n log n). */
+struct attr_idx_value {
+	const struct attr_value *v;
+	size_t idx;
+};
+void attr_values_mark_duplicates(const struct attr_value *values, size_t n,
+                                 struct attr_idx_value *iv, bool *dup);
 const struct attr_value **attr_sorted_view(const struct attr_value *values, size_t n,
                                            const struct attr_value **small);
 void attr_sorted_view_free(const struct attr_value **ptrs, const struct attr_value **small);
+
+/* A hash made by attr_hash_new, ready for another digest (also after attr_hash_final). */
+int attr_hash_reset(struct attr_hash *h);
+/* attr_set_digest into a hash that is new or reset. */
+int attr_set_digest_with(struct attr_hash *h, const struct attr_set *s,
+                         uint8_t ret[ATTR_DIGEST_SIZE]);
 
 int attr_set_insert_at(struct attr_set *s, size_t pos, const char *name, size_t name_len);
 int attr_diff_insert_at(struct attr_diff *d, size_t pos, const char *name, struct attr_vlist *old,

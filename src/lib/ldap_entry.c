@@ -119,9 +119,8 @@ static size_t count_values(const struct berval *vals)
 static int add_values(struct ldap_ctx *c, struct lobj *o, const char *name,
                       const struct berval *vals, size_t n_vals, struct lstrv *refs)
 {
-	int r = 0;
+	int r = 0, attr = -1;
 
-	(void)c;
 	if (!refs) {
 		o->n_values += n_vals;
 		if (o->n_values > LDAP_IMPORT_VALUES_MAX) {
@@ -170,7 +169,11 @@ static int add_values(struct ldap_ctx *c, struct lobj *o, const char *name,
 			r = lstrv_push(refs, n, strlen(n));
 			free(n);
 		} else {
-			r = attr_set_add(o->attrs, name, vals[i].bv_val, vals[i].bv_len);
+			if (attr < 0)
+				attr = attr_builder_attr(c->ab, name, strlen(name));
+			r = attr < 0
+			        ? attr
+			        : attr_builder_add(c->ab, attr, vals[i].bv_val, vals[i].bv_len);
 			if (r == -E2BIG || r == -EINVAL) {
 				set_error(o, "invalid-value", "attribute %s: %s", name,
 				          strerror(-r));
@@ -368,15 +371,19 @@ int lentry_read(struct ldap_ctx *c, LDAPMessage *e, enum lread_mode mode, struct
 {
 	BerElement *ber = NULL;
 	struct berval bdn, desc, *vals = NULL;
+	const struct attr_set *attrs;
 	char *raw_dn;
 	struct attr_value v;
 	size_t n_attrs = 0;
 	int r = 0, rc = LDAP_SUCCESS;
 
 	*o = (struct lobj){0};
-	o->attrs = attr_set_new();
-	if (!o->attrs)
-		return -ENOMEM;
+	if (!c->ab) {
+		r = attr_builder_new(&c->ab);
+		if (r < 0)
+			return r;
+	}
+	attr_builder_reset(c->ab);
 	raw_dn = ldap_get_dn(c->ld, e);
 	if (!raw_dn) {
 		/* Not an entry libldap can decode: nothing in it can be trusted. */
@@ -422,8 +429,11 @@ int lentry_read(struct ldap_ctx *c, LDAPMessage *e, enum lread_mode mode, struct
 	if (rc != LDAP_SUCCESS)
 		set_error(o, "invalid-entry", "the entry cannot be decoded after %zu attributes",
 		          n_attrs);
+	r = attr_builder_view(c->ab, &attrs);
+	if (r < 0)
+		return r;
 
-	if (attr_set_get_first(o->attrs, "objectGUID", &v) == 0) {
+	if (attr_set_get_first(attrs, "objectGUID", &v) == 0) {
 		if (v.len != LDAP_IMPORT_ANCHOR_SIZE) {
 			set_error(o, "invalid-value", "objectGUID is %zu bytes, expected 16",
 			          v.len);
@@ -432,14 +442,14 @@ int lentry_read(struct ldap_ctx *c, LDAPMessage *e, enum lread_mode mode, struct
 			o->has_anchor = true;
 		}
 	}
-	if (!c->is_ad && attr_set_get_first(o->attrs, "entryUUID", &v) == 0) {
+	if (!c->is_ad && attr_set_get_first(attrs, "entryUUID", &v) == 0) {
 		if (lanchor_from_uuid_text(v.data, v.len, o->anchor) == 0)
 			o->has_anchor = true;
 		else
 			set_error(o, "invalid-value", "entryUUID is not a UUID");
 	}
 	if (o->has_object_class)
-		o->klass = class_of(o->attrs);
+		o->klass = class_of(attrs);
 	else if (mode == LREAD_FULL && !o->deleted)
 		/* The search asked for it and filtered on it: an object the account cannot see
 		 * whole is reported, not skipped (a full import would then obsolete it). */
@@ -447,7 +457,19 @@ int lentry_read(struct ldap_ctx *c, LDAPMessage *e, enum lread_mode mode, struct
 	if (!o->has_anchor && !o->deleted && mode == LREAD_FULL)
 		set_error(o, "no-anchor", "the object has no %s",
 		          c->is_ad ? "objectGUID" : "entryUUID");
-	return 0;
+
+	if (mode != LREAD_FULL)
+		return attr_set_copy(attrs, &o->attrs);
+	/* A whole object to import: encoded here, in the thread that read it. */
+	if (!o->klass || o->err_code[0])
+		return 0;
+	r = attr_builder_encode(c->ab, &o->blob, &o->blob_len, o->digest);
+	if (r == -E2BIG) {
+		set_error(o, "value-too-large", "the object's attributes exceed %u bytes encoded",
+		          ATTR_SERIALIZED_MAX);
+		r = 0;
+	}
+	return r;
 }
 
 int lobj_report_error(struct ldap_ctx *c, const struct lobj *o)
@@ -492,25 +514,6 @@ static void count(struct ldap_ctx *c, enum store_upsert_result res, size_t ref_c
 		c->ret->counters.adds++;
 	else if (res == STORE_CHANGED || ref_changes > 0)
 		c->ret->counters.updates++;
-}
-
-int lobj_encode(struct lobj *o)
-{
-	int r;
-
-	if (o->blob || !o->attrs)
-		return 0;
-	r = attr_set_digest(o->attrs, o->digest);
-	if (r == 0)
-		r = attr_set_serialize(o->attrs, &o->blob, &o->blob_len);
-	if (r == -E2BIG) {
-		set_error(o, "value-too-large", "the object's attributes exceed %u bytes encoded",
-		          ATTR_SERIALIZED_MAX);
-		return 0;
-	}
-	if (r == 0)
-		o->attrs = attr_set_free(o->attrs);
-	return r;
 }
 
 int lobj_store_full(struct ldap_ctx *c, const struct lobj *o)

@@ -324,6 +324,7 @@ static int import_step(const struct conf_ad *conf, struct store *s,
 		free(c.attrs_read);
 	free(c.attrs);
 	free(c.attr_tab);
+	attr_builder_free(c.ab);
 	free(c.filter);
 	free(c.nc);
 	free(c.usn);

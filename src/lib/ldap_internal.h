@@ -53,9 +53,9 @@ struct lobj {
 	const char *klass; /* static: user, inetOrgPerson, group, contact; NULL: not imported */
 	bool has_object_class;
 	bool deleted; /* isDeleted: TRUE (a tombstone) */
+	/* The attributes: read as a whole object (LREAD_FULL), encoded for the store by the
+	 * reading thread (the writing thread only copies the blob), else as a set. */
 	struct attr_set *attrs;
-	/* The attributes encoded for the store by the reading thread (lobj_encode), which then
-	 * frees attrs: the writing thread only copies the blob. */
 	void *blob;
 	size_t blob_len;
 	uint8_t digest[ATTR_DIGEST_SIZE];
@@ -117,6 +117,9 @@ struct ldap_ctx {
 	 * Directory each delta reads them again whole (lretry_run), since the cursor has moved
 	 * past their change; kept with the cursor (lretry_save). */
 	struct lstrv retry;
+	/* Where lentry_read collects an entry's attributes (each thread that reads has its own;
+	 * made when first needed). */
+	struct attr_builder *ab;
 };
 
 /* ldap_delta.c: re-reads whole the groups in scope that list one of c->added (AD). */
@@ -169,8 +172,6 @@ bool lattr_requested(const struct ldap_ctx *c, const char *name, size_t len);
 /* ldap_entry.c */
 /* 0: read (o->err_code set for a per-object error), 1: stopped (status set), < 0: local. */
 int lentry_read(struct ldap_ctx *c, LDAPMessage *e, enum lread_mode mode, struct lobj *o);
-/* Encodes the attributes of an object to be stored (blob, digest) and frees them. */
-int lobj_encode(struct lobj *o);
 /* Writes a full object (add, update, rename): upsert + references; counts it. */
 int lobj_store_full(struct ldap_ctx *c, const struct lobj *o);
 /* A per-object error to the run history and counters. */

@@ -296,8 +296,6 @@ static int read_page(struct lpipe *p, int *msgid, unsigned *empty, struct lpage 
 			page->cap = cap;
 		}
 		r = lentry_read(c, m, LREAD_FULL, &page->objs[page->n]);
-		if (r == 0 && page->objs[page->n].klass && !page->objs[page->n].err_code[0])
-			r = lobj_encode(&page->objs[page->n]);
 		if (r == 0)
 			page->n++;
 		else
@@ -332,6 +330,7 @@ static void *reader_main(void *arg)
 	}
 	if (msgid >= 0)
 		ldap_abandon_ext(c->ld, msgid, NULL, NULL);
+	c->ab = attr_builder_free(c->ab);
 	return NULL;
 }
 
@@ -377,6 +376,7 @@ int lsearch_paged(struct ldap_ctx *c, const char *base, const char *filter, bool
 	p->rc.ret = &p->rret;
 	p->rc.s = NULL;
 	p->rc.in_txn = false;
+	p->rc.ab = NULL; /* the reader's own */
 	p->base = base;
 	p->filter = filter;
 	p->show_deleted = show_deleted;

@@ -409,6 +409,96 @@ static void test_diff(void)
 	attr_set_free(new);
 }
 
+/* The builder against attr_set_add fed the same calls: the same set, blob and digest, over
+ * random objects (names differing in case, duplicate values, lists past the small-sort size,
+ * binary values), and reused from object to object. */
+static void test_builder(void)
+{
+	static const char *names[] = {"cn",          "CN",   "mail", "member",     "proxyAddresses",
+	                              "objectClass", "Mail", "sn",   "objectGUID", "description"};
+	struct attr_builder *b = NULL;
+	unsigned seed = 12345;
+	int mismatches = 0, objects = 0;
+
+	CHECK_INT_EQ(attr_builder_new(&b), 0);
+	for (int round = 0; round < 300; round++) {
+		struct attr_set *ref = attr_set_new();
+		const struct attr_set *view = NULL;
+		void *blob1 = NULL, *blob2 = NULL;
+		size_t len1 = 0, len2 = 0;
+		uint8_t d1[ATTR_DIGEST_SIZE], d2[ATTR_DIGEST_SIZE];
+		int n_adds = (int)(rand_r(&seed) % 120);
+
+		attr_builder_reset(b);
+		for (int i = 0; i < n_adds; i++) {
+			const char *name = names[rand_r(&seed) % 10];
+			char v[8];
+			size_t len = rand_r(&seed) % 4;
+			int a;
+			for (size_t k = 0; k < len; k++)
+				v[k] = (char)(rand_r(&seed) % 3); /* binary, few distinct values */
+			a = attr_builder_attr(b, name, strlen(name));
+			if (a < 0 || attr_builder_add(b, a, v, len) < 0 ||
+			    attr_set_add(ref, name, v, len) < 0)
+				mismatches++;
+		}
+		if (round % 7 == 0) /* an attribute named but given no value is left out */
+			(void)attr_builder_attr(b, "unused", 6);
+		if (attr_builder_view(b, &view) < 0 || !attr_set_equal(view, ref) ||
+		    attr_set_count(view) != attr_set_count(ref))
+			mismatches++;
+		/* the same names (first spelling) and values in the same order */
+		for (size_t i = 0; view && i < attr_set_count(ref); i++) {
+			const char *n1, *n2;
+			const struct attr_value *v1, *v2;
+			size_t c1, c2;
+			if (attr_set_at(view, i, &n1, &v1, &c1) < 0 ||
+			    attr_set_at(ref, i, &n2, &v2, &c2) < 0 || strcmp(n1, n2) != 0 ||
+			    c1 != c2) {
+				mismatches++;
+				continue;
+			}
+			for (size_t k = 0; k < c1; k++)
+				if (attr_value_compare(&v1[k], &v2[k]) != 0 ||
+				    ((const char *)v1[k].data)[v1[k].len])
+					mismatches++;
+		}
+		if (attr_builder_encode(b, &blob1, &len1, d1) < 0 ||
+		    attr_set_serialize(ref, &blob2, &len2) < 0 || attr_set_digest(ref, d2) < 0 ||
+		    len1 != len2 || memcmp(blob1, blob2, len1) != 0 ||
+		    memcmp(d1, d2, sizeof(d1)) != 0)
+			mismatches++;
+		free(blob1);
+		free(blob2);
+		attr_set_free(ref);
+		objects++;
+	}
+	CHECK_INT_EQ(objects, 300);
+	CHECK_INT_EQ(mismatches, 0);
+
+	/* bounds and bad input, as attr_set_add */
+	attr_builder_reset(b);
+	CHECK_INT_EQ(attr_builder_attr(b, "bad name", 8), -EINVAL);
+	CHECK_INT_EQ(attr_builder_attr(b, "", 0), -EINVAL);
+	CHECK_INT_EQ(attr_builder_add(b, 0, "x", 1), -EINVAL); /* no such attribute */
+	CHECK_INT_EQ(attr_builder_attr(b, "cn;x", 2), 0);      /* the first len bytes */
+	CHECK_INT_EQ(attr_builder_add(b, 0, NULL, ATTR_VALUE_MAX + 1u), -EINVAL);
+	{
+		char *big = calloc(1, ATTR_VALUE_MAX + 1u);
+		CHECK(big != NULL);
+		if (big)
+			CHECK_INT_EQ(attr_builder_add(b, 0, big, ATTR_VALUE_MAX + 1u), -E2BIG);
+		free(big);
+	}
+	{
+		const struct attr_set *view = NULL;
+		CHECK_INT_EQ(attr_builder_view(b, &view), 0);
+		CHECK_INT_EQ(attr_set_count(view), 0);
+	}
+	CHECK(attr_builder_free(b) == NULL);
+	CHECK(attr_builder_free(NULL) == NULL);
+}
+
 int main(void)
 {
 	test_basics();
@@ -417,5 +507,6 @@ int main(void)
 	test_serialization();
 	test_many_values();
 	test_diff();
+	test_builder();
 	return check_finish();
 }
