@@ -238,9 +238,8 @@ static int stop_connect(struct ldap_ctx *c, int rc, const char *what, bool tls)
 		return lstop(
 		    c, "stopped-connectivity",
 		    "%s: the server answers but the TLS handshake failed (is its certificate "
-		    "trusted by ca_file '%s'?): %s (%d)%s%s",
-		    what, c->conf->ca_file ? c->conf->ca_file : "system trust store",
-		    ldap_err2string(rc), rc, *d ? ": " : "", d);
+		    "trusted by %s?): %s (%d)%s%s",
+		    what, c->trust, ldap_err2string(rc), rc, *d ? ": " : "", d);
 	}
 	if (lerr_is_down(rc))
 		return lstop_ldap(c, rc, what);
@@ -377,6 +376,44 @@ static int stop_bind(struct ldap_ctx *c, int rc)
 	return stop_connect(c, rc, "bind", false);
 }
 
+/* The CAs a TLS connection trusts: ca_file alone when set, else the TLS_CACERT and
+ * TLS_CACERTDIR of ldap.conf, ~/.ldaprc or LDAPTLS_*, else the system bundle. A new handle has
+ * none of those paths (libldap lends it a default context built from them instead, which
+ * would not be made to demand a valid certificate): they are set on it here, and c->trust
+ * says what for messages. */
+static int tls_trust(struct ldap_ctx *c)
+{
+	char *file = NULL, *dir = NULL;
+	int rc;
+
+	if (c->conf->ca_file) {
+		snprintf(c->trust, sizeof(c->trust), "ca_file '%s'", c->conf->ca_file);
+		/* the directory too, though a new handle has none today */
+		if (ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE, c->conf->ca_file) !=
+		        LDAP_OPT_SUCCESS ||
+		    ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTDIR, "") != LDAP_OPT_SUCCESS)
+			return -EINVAL;
+		return 0;
+	}
+	(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_CACERTFILE, &file);
+	(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_CACERTDIR, &dir);
+	if (file || dir)
+		snprintf(c->trust, sizeof(c->trust),
+		         "the CAs of ldap.conf (TLS_CACERT '%s', "
+		         "TLS_CACERTDIR '%s'; no ca_file is set)",
+		         file ? file : "", dir ? dir : "");
+	else
+		snprintf(c->trust, sizeof(c->trust), "the system's CAs '%s' (no ca_file is set)",
+		         LDAP_SYSTEM_CA_FILE);
+	rc = ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE,
+	                     file || dir ? (file ? file : "") : LDAP_SYSTEM_CA_FILE);
+	if (rc == LDAP_OPT_SUCCESS)
+		rc = ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTDIR, dir ? dir : "");
+	ldap_memfree(file);
+	ldap_memfree(dir);
+	return rc == LDAP_OPT_SUCCESS ? 0 : -EINVAL;
+}
+
 int lconn_open(struct ldap_ctx *c)
 {
 	const struct conf_ad *conf = c->conf;
@@ -397,11 +434,10 @@ int lconn_open(struct ldap_ctx *c)
 	if (tls) {
 		if (ldap_set_option(c->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) !=
 		        LDAP_OPT_SUCCESS ||
-		    (conf->ca_file && ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE,
-		                                      conf->ca_file) != LDAP_OPT_SUCCESS) ||
+		    tls_trust(c) < 0 ||
 		    ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != LDAP_OPT_SUCCESS)
-			return lstop(c, "stopped-connectivity", "cannot set up TLS (ca_file '%s')",
-			             conf->ca_file ? conf->ca_file : "system trust store");
+			return lstop(c, "stopped-connectivity", "cannot set up TLS (trusting %s)",
+			             c->trust);
 	}
 	if (tls) {
 		if (connect_tls(c, plain && conf->starttls))

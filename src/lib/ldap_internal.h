@@ -28,6 +28,8 @@
 /* Pages in a row without an entry before a paged search is given up (AD may return a few). */
 #define LDAP_IMPORT_EMPTY_PAGES 10000u
 #define LDAP_IMPORT_ANCHOR_SIZE 16u
+/* The CAs trusted when neither ca_file nor ldap.conf names any (Debian's ca-certificates). */
+#define LDAP_SYSTEM_CA_FILE "/etc/ssl/certs/ca-certificates.crt"
 
 #define LDAP_OID_PAGED           "1.2.840.113556.1.4.319"
 #define LDAP_OID_DIRSYNC         "1.2.840.113556.1.4.841"
@@ -120,6 +122,7 @@ struct ldap_ctx {
 	/* Where lentry_read collects an entry's attributes (each thread that reads has its own;
 	 * made when first needed). */
 	struct attr_builder *ab;
+	char trust[600]; /* the CAs a TLS connection trusts, for messages */
 };
 
 /* ldap_delta.c: re-reads whole the groups in scope that list one of c->added (AD). */

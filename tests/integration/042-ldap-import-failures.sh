@@ -9,7 +9,9 @@
 #  * an include OU that does not exist: stopped-error naming noSuchObject; an include that exists
 #    but holds nothing: stopped-error, nothing obsoleted;
 #  * TLS: ldaps:// and StartTLS with a certificate from an unknown CA are refused
-#    (stopped-connectivity); with ca_file both work; a wrong password is stopped-connectivity;
+#    (stopped-connectivity); with ca_file both work; without ca_file the CAs that ldap.conf or
+#    the environment names are trusted, else only the system's; with ca_file a CA directory
+#    from the environment is not added to it; a wrong password is stopped-connectivity;
 #  * an oversized value (over 1 MiB) and a malformed objectGUID are per-object errors
 #    (completed-warnings, recorded in the run history), everything else is imported.
 set -euo pipefail
@@ -111,6 +113,29 @@ conf "$T/stls.conf" "uri = $HS_SLAPD_URI" "bind_password_file = $T/pw" "include 
     "starttls = yes" "ca_file = $HS_SLAPD_CA"
 out=$("$TOOL" -c "$T/stls.conf" --full) || hs_fail "StartTLS with ca_file: $out"
 hs_assert_eq "success adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" "full import after StartTLS with ca_file"
+# Without ca_file the trust is what ldap.conf, ~/.ldaprc or LDAPTLS_* names (libldap gives a
+# new handle none of it); with ca_file it is that file alone. Here the slapd CA sits in a CA
+# directory named by the environment.
+mkdir "$T/cadir"
+cp "$HS_SLAPD_CA" "$T/cadir/slapd-ca.pem"
+conf "$T/tls-sys.conf" "uri = $HS_SLAPD_LDAPS_URI" "bind_password_file = $T/pw" "include = $ROOT"
+expect_stop stopped-connectivity "ldaps:// without ca_file, no ldap.conf: the system's CAs only" \
+    "$T/tls-sys.conf" --full
+hs_assert_contains "$(field "$LAST_OUT" error)" "/etc/ssl/certs/ca-certificates.crt" \
+    "the error names the CAs trusted"
+unset LDAPNOINIT
+export LDAPTLS_CACERTDIR=$T/cadir
+out=$("$TOOL" -c "$T/tls-sys.conf" --full) || hs_fail "ldaps:// trusting LDAPTLS_CACERTDIR: $out"
+hs_assert_eq "success adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" \
+    "without ca_file, the CA directory of the environment is trusted"
+expect_stop stopped-connectivity "ldaps:// with ca_file of another CA and the slapd CA in LDAPTLS_CACERTDIR" \
+    "$T/tls-bad.conf" --full
+expect_stop stopped-connectivity "StartTLS with ca_file of another CA and the slapd CA in LDAPTLS_CACERTDIR" \
+    "$T/stls-bad.conf" --full
+hs_assert_contains "$(field "$LAST_OUT" error)" "ca_file '$T/other-ca/ca.pem'" \
+    "the error names ca_file"
+unset LDAPTLS_CACERTDIR
+export LDAPNOINIT=1
 conf "$T/badpw.conf" "uri = $HS_SLAPD_LDAPS_URI" "bind_password_file = $T/badpw" "include = $ROOT" \
     "ca_file = $HS_SLAPD_CA"
 expect_stop stopped-connectivity "wrong bind password" "$T/badpw.conf" --full
