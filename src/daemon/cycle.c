@@ -138,6 +138,61 @@ static void fell_back(struct cycle *cy, int64_t step_id, const char *label)
 		            strerror(-r));
 }
 
+/* At most this many per-object errors of a step go to the journal; the rest are counted. */
+#define JOURNAL_ERRORS_MAX 100u
+
+struct step_errors {
+	struct cycle *cy;
+	int64_t step_id;
+	unsigned logged, more;
+};
+
+static int log_step_error(const struct store_run_error *e, void *userdata)
+{
+	struct step_errors *x = userdata;
+	struct log_ctx ctx = {.run_id = x->cy->run_id_text,
+	                      .connector = e->connector,
+	                      .anchor = e->anchor,
+	                      .dn = e->dn};
+	const char *id = e->step == STORE_STEP_EXPORT ? HS_MSG_EXPORT_ERROR
+	                 : e->step == STORE_STEP_FULL_SYNC || e->step == STORE_STEP_DELTA_SYNC
+	                     ? HS_MSG_SYNC_ERROR
+	                     : HS_MSG_IMPORT_ERROR;
+	bool rid = e->request_id && *e->request_id;
+
+	/* A step's own stop is logged with the step; here only the objects' errors. */
+	if (e->step_id != x->step_id || (e->code && strncmp(e->code, "stopped-", 8) == 0))
+		return 0;
+	if (x->logged >= JOURNAL_ERRORS_MAX) {
+		x->more++;
+		return 0;
+	}
+	x->logged++;
+	log_full(LOG_WARNING, 0, id, &ctx, "%s of %s failed: %s: %s%s%s%s",
+	         store_step_type_to_string(e->step),
+	         e->dn && *e->dn ? e->dn : (e->anchor && *e->anchor ? e->anchor : "an object"),
+	         e->code ? e->code : "error", e->message ? e->message : "",
+	         rid ? " (request-id " : "", rid ? e->request_id : "", rid ? ")" : "");
+	return 0;
+}
+
+/* The per-object errors a step recorded, to the journal (each with its MESSAGE_ID and the
+ * object's fields), at most JOURNAL_ERRORS_MAX of them. */
+static void log_step_errors(struct cycle *cy, int64_t step_id, const char *connector,
+                            const char *label)
+{
+	struct step_errors x = {.cy = cy, .step_id = step_id};
+	struct log_ctx ctx = {.run_id = cy->run_id_text, .connector = connector};
+	int r = store_run_list_errors(cy->s, cy->run_id, 0, log_step_error, &x);
+
+	if (r < 0)
+		log_warning("Failed to read the errors of step '%s': %s", label, strerror(-r));
+	if (x.more > 0)
+		log_full(LOG_WARNING, 0, NULL, &ctx,
+		         "%s: %u more per-object errors; 'hybridsyncctl runs' lists them all",
+		         label, x.more);
+}
+
 /* recorded: the connector put the step's stop in the run history itself (else it goes there
  * from here, once). */
 static void step_end_ex(struct cycle *cy, int64_t step_id, const char *connector, const char *label,
@@ -156,6 +211,8 @@ static void step_end_ex(struct cycle *cy, int64_t step_id, const char *connector
 			(void)store_run_add_error(cy->s, cy->run_id, step_id, NULL, NULL, status,
 			                          error, NULL);
 	}
+	if (step_id > 0 && counters && counters->errors > 0)
+		log_step_errors(cy, step_id, connector, label);
 	cy->errors += counters ? counters->errors : 0;
 	/* A refused bind is stopped-connectivity too, but it is no outage: retried soon, it
 	 * only adds failed logons until AD locks the account out (for all its users). */

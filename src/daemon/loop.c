@@ -379,12 +379,14 @@ static int on_cycle_done(sd_event_source *s, int fd, uint32_t revents, void *use
 		if (d->retry_seconds > d->conf->sync.interval)
 			d->retry_seconds = d->conf->sync.interval;
 		wait = d->retry_seconds;
-		log_info("A peer was unreachable: next attempt in %u s", wait);
+		log_full(LOG_INFO, 0, HS_MSG_PEER_RETRY, NULL,
+		         "A peer was unreachable: next attempt in %u s", wait);
 	} else {
 		d->retry_seconds = 0;
 		wait = d->conf->sync.interval;
 		if (res.bind_refused)
-			log_notice(
+			log_full(
+			    LOG_NOTICE, 0, HS_MSG_BIND_REFUSED, NULL,
 			    "The directory refused the bind: next attempt in %u s (interval), "
 			    "not after %u s as for an outage, since each failed bind counts "
 			    "towards the account's lockout; 'hybridsyncctl sync' tries at once",
