@@ -525,6 +525,9 @@ int store_run_list_steps(struct store *s, int64_t run_id, store_step_cb cb, void
 /* At most `limit` errors (0: all), oldest first. */
 int store_run_list_errors(struct store *s, int64_t run_id, unsigned limit, store_run_error_cb cb,
                           void *userdata);
+/* The same for the errors of one step. */
+int store_run_list_step_errors(struct store *s, int64_t run_id, int64_t step_id, unsigned limit,
+                               store_run_error_cb cb, void *userdata);
 /* Deletes the runs started before `before` with their steps and errors. */
 int store_run_purge(struct store *s, int64_t before, uint64_t *ret_n);
 /* Closes runs and steps a crash left open with `status` (e.g. "stopped-server-down"). */

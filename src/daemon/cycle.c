@@ -143,8 +143,7 @@ static void fell_back(struct cycle *cy, int64_t step_id, const char *label)
 
 struct step_errors {
 	struct cycle *cy;
-	int64_t step_id;
-	unsigned logged, more;
+	unsigned logged;
 };
 
 static int log_step_error(const struct store_run_error *e, void *userdata)
@@ -161,12 +160,10 @@ static int log_step_error(const struct store_run_error *e, void *userdata)
 	bool rid = e->request_id && *e->request_id;
 
 	/* A step's own stop is logged with the step; here only the objects' errors. */
-	if (e->step_id != x->step_id || (e->code && strncmp(e->code, "stopped-", 8) == 0))
+	if (e->code && strncmp(e->code, "stopped-", 8) == 0)
 		return 0;
-	if (x->logged >= JOURNAL_ERRORS_MAX) {
-		x->more++;
-		return 0;
-	}
+	if (x->logged >= JOURNAL_ERRORS_MAX)
+		return 1;
 	x->logged++;
 	log_full(LOG_WARNING, 0, id, &ctx, "%s of %s failed: %s: %s%s%s%s",
 	         store_step_type_to_string(e->step),
@@ -176,21 +173,24 @@ static int log_step_error(const struct store_run_error *e, void *userdata)
 	return 0;
 }
 
-/* The per-object errors a step recorded, to the journal (each with its MESSAGE_ID and the
- * object's fields), at most JOURNAL_ERRORS_MAX of them. */
+/* The per-object errors a step recorded (`n` of them), to the journal, each with its
+ * MESSAGE_ID and the object's fields: at most JOURNAL_ERRORS_MAX, then a count. */
 static void log_step_errors(struct cycle *cy, int64_t step_id, const char *connector,
-                            const char *label)
+                            const char *label, uint64_t n)
 {
-	struct step_errors x = {.cy = cy, .step_id = step_id};
+	struct step_errors x = {.cy = cy};
 	struct log_ctx ctx = {.run_id = cy->run_id_text, .connector = connector};
-	int r = store_run_list_errors(cy->s, cy->run_id, 0, log_step_error, &x);
+	/* one more row than logged: the step's own stop may be among them */
+	int r = store_run_list_step_errors(cy->s, cy->run_id, step_id, JOURNAL_ERRORS_MAX + 2,
+	                                   log_step_error, &x);
 
 	if (r < 0)
 		log_warning("Failed to read the errors of step '%s': %s", label, strerror(-r));
-	if (x.more > 0)
+	else if (n > x.logged)
 		log_full(LOG_WARNING, 0, NULL, &ctx,
-		         "%s: %u more per-object errors; 'hybridsyncctl runs' lists them all",
-		         label, x.more);
+		         "%s: %" PRIu64
+		         " more per-object errors; 'hybridsyncctl runs' lists them all",
+		         label, n - x.logged);
 }
 
 /* recorded: the connector put the step's stop in the run history itself (else it goes there
@@ -212,7 +212,7 @@ static void step_end_ex(struct cycle *cy, int64_t step_id, const char *connector
 			                          error, NULL);
 	}
 	if (step_id > 0 && counters && counters->errors > 0)
-		log_step_errors(cy, step_id, connector, label);
+		log_step_errors(cy, step_id, connector, label, counters->errors);
 	cy->errors += counters ? counters->errors : 0;
 	/* A refused bind is stopped-connectivity too, but it is no outage: retried soon, it
 	 * only adds failed logons until AD locks the account out (for all its users). */

@@ -325,8 +325,26 @@ struct error_row {
 	char *str[6];
 };
 
+static int list_errors(struct store *s, int64_t run_id, int64_t step_id, unsigned limit,
+                       store_run_error_cb cb, void *userdata);
+
 int store_run_list_errors(struct store *s, int64_t run_id, unsigned limit, store_run_error_cb cb,
                           void *userdata)
+{
+	return list_errors(s, run_id, 0, limit, cb, userdata);
+}
+
+int store_run_list_step_errors(struct store *s, int64_t run_id, int64_t step_id, unsigned limit,
+                               store_run_error_cb cb, void *userdata)
+{
+	if (step_id <= 0)
+		return -EINVAL;
+	return list_errors(s, run_id, step_id, limit, cb, userdata);
+}
+
+/* step_id 0: every error of the run. */
+static int list_errors(struct store *s, int64_t run_id, int64_t step_id, unsigned limit,
+                       store_run_error_cb cb, void *userdata)
 {
 	struct error_row batch[STORE_BATCH];
 	int64_t last = 0;
@@ -347,10 +365,11 @@ int store_run_list_errors(struct store *s, int64_t run_id, unsigned limit, store
 		               "SELECT e.id, e.run_id, coalesce(e.step_id, 0), e.time, p.step,"
 		               " p.connector, e.anchor, e.dn, e.code, e.message, e.request_id"
 		               " FROM run_errors e LEFT JOIN run_steps p ON p.id = e.step_id"
-		               " WHERE e.run_id = ?1 AND e.id > ?2 ORDER BY e.id LIMIT ?3",
+		               " WHERE e.run_id = ?1 AND e.id > ?2 AND (?4 = 0 OR e.step_id = ?4)"
+		               " ORDER BY e.id LIMIT ?3",
 		               &st);
 		if (r >= 0)
-			r = store_bind(s, st, "iii", run_id, last, (int64_t)want);
+			r = store_bind(s, st, "iiii", run_id, last, (int64_t)want, step_id);
 		if (r < 0)
 			break;
 		n = 0;

@@ -1285,6 +1285,19 @@ static void test_runs(void)
 	CHECK_INT_EQ(seen.steps, 2);
 	CHECK(store_run_list_errors(s, run, 0, on_error, &seen) == 0);
 	CHECK_INT_EQ(seen.errors, 1);
+	/* by step: 3 errors in run2's step, none of them run's; the limit holds */
+	for (int i = 0; i < 3; i++)
+		CHECK(store_run_add_error(s, run2, step, NULL, "CN=y", "bad-value", "m", NULL) == 0);
+	seen.errors = 0;
+	CHECK(store_run_list_step_errors(s, run2, step, 0, on_error, &seen) == 0);
+	CHECK_INT_EQ(seen.errors, 3);
+	seen.errors = 0;
+	CHECK(store_run_list_step_errors(s, run2, step, 2, on_error, &seen) == 0);
+	CHECK_INT_EQ(seen.errors, 2);
+	seen.errors = 0;
+	CHECK(store_run_list_step_errors(s, run, step, 0, on_error, &seen) == 0);
+	CHECK_INT_EQ(seen.errors, 0); /* the step is run2's */
+	CHECK_INT_EQ(store_run_list_step_errors(s, run2, 0, 0, on_error, &seen), -EINVAL);
 
 	/* a crash left run2 open */
 	CHECK(store_run_end_unfinished(s, "stopped-server-down", &n) == 0);
