@@ -86,8 +86,10 @@ int attr_set_digest(const struct attr_set *s, uint8_t ret[ATTR_DIGEST_SIZE]);
 /* A builder for decoders that read many objects in a row (the LDAP import): it collects one
  * object's attributes into buffers it keeps from object to object, so a value costs a copy and
  * no allocation, then shows them as a read-only set: the set attr_set_add would have built
- * from the same calls (names merged case-insensitively with the first spelling kept, later
- * duplicate values dropped, insertion order kept), with the same serialization and digest. */
+ * from the same successful calls (names merged case-insensitively with the spelling of the
+ * first value added, later duplicate values dropped, insertion order kept), with the same
+ * serialization and digest. Its one difference in bounds: ATTR_VALUES_MAX counts the values
+ * added, duplicates included. */
 struct attr_builder;
 
 int attr_builder_new(struct attr_builder **ret);
@@ -95,10 +97,11 @@ struct attr_builder *attr_builder_free(struct attr_builder *b);
 /* Forgets the object; the buffers stay for the next one. */
 void attr_builder_reset(struct attr_builder *b);
 /* The attribute `name` (len bytes, not NUL-terminated): its number for attr_builder_add, or
- * -EINVAL for a bad name, -E2BIG beyond ATTR_ATTRS_MAX, -ENOMEM. */
+ * -EINVAL for a bad name, -E2BIG beyond 2 * ATTR_ATTRS_MAX names, -ENOMEM. */
 int attr_builder_attr(struct attr_builder *b, const char *name, size_t len);
-/* Adds a copy of one value to attribute `attr`: 0, or -E2BIG beyond ATTR_VALUE_MAX or
- * ATTR_VALUES_MAX (counted before duplicates are dropped), -EINVAL, -ENOMEM. */
+/* Adds a copy of one value to attribute `attr`: 0, or -E2BIG beyond ATTR_VALUE_MAX,
+ * ATTR_VALUES_MAX (counted before duplicates are dropped) or ATTR_ATTRS_MAX attributes with
+ * values, -EINVAL, -ENOMEM. data may point into the builder's own view. */
 int attr_builder_add(struct attr_builder *b, int attr, const void *data, size_t len);
 /* The set so far, valid until the builder is next changed. Attributes without a value are
  * left out. */

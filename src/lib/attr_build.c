@@ -3,6 +3,7 @@
 #include "attr_internal.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,35 +40,50 @@ struct attr_builder {
 	bool *dup;
 	size_t cap_dup;
 	struct attr_hash *hash;
+	size_t n_used; /* names with a value (ATTR_ATTRS_MAX) */
 };
 
-/* Grows *p to hold at least n elements of size sz. */
-static int reserve(void *p, size_t *cap, size_t n, size_t sz)
+/* A buffer of capacity *cap elements of size sz, grown to hold n: the (possibly moved) buffer,
+ * or NULL (out of memory or too large; `old` and *cap are unchanged). */
+static void *grown(void *old, size_t *cap, size_t n, size_t sz)
 {
-	void *v;
 	size_t c = *cap ? *cap : 16;
+	void *v;
 
 	if (n <= *cap)
-		return 0;
-	while (c < n)
+		return old;
+	while (c < n) {
+		if (c > SIZE_MAX / 2)
+			return NULL;
 		c *= 2;
-	v = realloc(*(void **)p, c * sz);
-	if (!v)
-		return -ENOMEM;
-	*(void **)p = v;
-	*cap = c;
-	return 0;
+	}
+	v = reallocarray(old, c, sz);
+	if (v)
+		*cap = c;
+	return v;
 }
 
-/* Appends len bytes and a NUL to buf: the offset. */
+#define GROW(ptr, cap, n)                                                                          \
+	__extension__({                                                                            \
+		__typeof__(ptr) _v = grown((ptr), &(cap), (n), sizeof(*(ptr)));                    \
+		if (_v)                                                                            \
+			(ptr) = _v;                                                                \
+		_v ? 0 : -ENOMEM;                                                                  \
+	})
+
+/* Appends len bytes and a NUL to buf: the offset. data may point into buf. */
 static int append(struct attr_builder *b, const void *data, size_t len, size_t *ret_off)
 {
-	int r = reserve(&b->buf, &b->cap, b->len + len + 1, 1);
+	const char *d = data;
+	bool inside = b->buf && d >= b->buf && d < b->buf + b->len;
+	size_t at = inside ? (size_t)(d - b->buf) : 0;
 
-	if (r < 0)
-		return r;
+	if (len > SIZE_MAX - b->len - 1 || GROW(b->buf, b->cap, b->len + len + 1) < 0)
+		return -ENOMEM;
+	if (inside)
+		d = b->buf + at; /* the buffer may have moved */
 	if (len)
-		memcpy(b->buf + b->len, data, len);
+		memmove(b->buf + b->len, d, len);
 	b->buf[b->len + len] = '\0';
 	*ret_off = b->len;
 	b->len += len + 1;
@@ -110,11 +126,30 @@ struct attr_builder *attr_builder_free(struct attr_builder *b)
 	return NULL;
 }
 
+/* A buffer beyond this is not kept for the next object (one object may hold up to 128 MiB). */
+#define KEEP_MAX (4u << 20)
+
 void attr_builder_reset(struct attr_builder *b)
 {
 	if (!b)
 		return;
-	b->len = b->n_names = b->n_vals = 0;
+	if (b->cap > KEEP_MAX) {
+		free(b->buf);
+		b->buf = NULL;
+		b->cap = 0;
+	}
+	if (b->cap_vals * sizeof(*b->vals) > KEEP_MAX) {
+		free(b->vals);
+		free(b->values);
+		free(b->iv);
+		free(b->dup);
+		b->vals = NULL;
+		b->values = NULL;
+		b->iv = NULL;
+		b->dup = NULL;
+		b->cap_vals = b->cap_values = b->cap_iv = b->cap_dup = 0;
+	}
+	b->len = b->n_names = b->n_vals = b->n_used = 0;
 	b->fresh = false;
 }
 
@@ -136,11 +171,16 @@ int attr_builder_attr(struct attr_builder *b, const char *name, size_t len)
 		return -EINVAL;
 	/* An object has a few dozen attributes: a scan beats a hash. */
 	for (size_t i = 0; i < b->n_names; i++)
-		if (b->names[i].len == len && name_eq(b->buf + b->names[i].off, name, len))
+		if (b->names[i].len == len && name_eq(b->buf + b->names[i].off, name, len)) {
+			/* attr_set_add keeps the spelling of the first value added */
+			if (b->names[i].n_vals == 0)
+				memcpy(b->buf + b->names[i].off, name, len);
 			return (int)i;
-	if (b->n_names >= ATTR_ATTRS_MAX)
+		}
+	/* Names that never get a value are not in the set; they are bounded all the same. */
+	if (b->n_names >= 2 * ATTR_ATTRS_MAX)
 		return -E2BIG;
-	r = reserve(&b->names, &b->cap_names, b->n_names + 1, sizeof(*b->names));
+	r = GROW(b->names, b->cap_names, b->n_names + 1);
 	if (r >= 0)
 		r = append(b, name, len, &off);
 	if (r < 0)
@@ -157,15 +197,17 @@ int attr_builder_add(struct attr_builder *b, int attr, const void *data, size_t 
 
 	if (!b || attr < 0 || (size_t)attr >= b->n_names || (len && !data))
 		return -EINVAL;
-	if (len > ATTR_VALUE_MAX || b->names[attr].n_vals >= ATTR_VALUES_MAX)
+	if (len > ATTR_VALUE_MAX || b->names[attr].n_vals >= ATTR_VALUES_MAX ||
+	    (b->names[attr].n_vals == 0 && b->n_used >= ATTR_ATTRS_MAX))
 		return -E2BIG;
-	r = reserve(&b->vals, &b->cap_vals, b->n_vals + 1, sizeof(*b->vals));
+	r = GROW(b->vals, b->cap_vals, b->n_vals + 1);
 	if (r >= 0)
 		r = append(b, data, len, &off);
 	if (r < 0)
 		return r;
 	b->vals[b->n_vals++] = (struct ab_val){.off = off, .len = len, .attr = (unsigned)attr};
-	b->names[attr].n_vals++;
+	if (b->names[attr].n_vals++ == 0)
+		b->n_used++;
 	b->fresh = false;
 	return 0;
 }
@@ -188,8 +230,7 @@ static int dedupe(struct attr_builder *b, struct attr_value *v, size_t *n)
 		*n = k;
 		return 0;
 	}
-	if (reserve(&b->iv, &b->cap_iv, *n, sizeof(*b->iv)) < 0 ||
-	    reserve(&b->dup, &b->cap_dup, *n, sizeof(*b->dup)) < 0)
+	if (GROW(b->iv, b->cap_iv, *n) < 0 || GROW(b->dup, b->cap_dup, *n) < 0)
 		return -ENOMEM;
 	attr_values_mark_duplicates(v, *n, b->iv, b->dup);
 	for (size_t i = 0; i < *n; i++)
@@ -224,11 +265,11 @@ int attr_builder_view(struct attr_builder *b, const struct attr_set **ret)
 		*ret = &b->view;
 		return 0;
 	}
-	r = reserve(&b->order, &b->cap_order, b->n_names, sizeof(*b->order));
+	r = GROW(b->order, b->cap_order, b->n_names);
 	if (r >= 0)
-		r = reserve(&b->entries, &b->cap_entries, b->n_names, sizeof(*b->entries));
+		r = GROW(b->entries, b->cap_entries, b->n_names);
 	if (r >= 0)
-		r = reserve(&b->values, &b->cap_values, b->n_vals, sizeof(*b->values));
+		r = GROW(b->values, b->cap_values, b->n_vals);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < b->n_names; i++)

@@ -535,6 +535,8 @@ int lobj_store_full(struct ldap_ctx *c, const struct lobj *o)
 	int64_t id;
 	int r;
 
+	if (!o->blob && !o->attrs)
+		return -EINVAL; /* never an empty set for an object that was not encoded */
 	r = store_cs_upsert(c->s, c->connector_id, &in, &res, &id);
 	if (r < 0)
 		return r;

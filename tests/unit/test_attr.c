@@ -2,6 +2,7 @@
  * order, equality, digest stability, serialization round trips and rejection of corrupt blobs. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -494,6 +495,54 @@ static void test_builder(void)
 		const struct attr_set *view = NULL;
 		CHECK_INT_EQ(attr_builder_view(b, &view), 0);
 		CHECK_INT_EQ(attr_set_count(view), 0);
+	}
+	/* a name whose first add failed takes the spelling of the first value added, as in
+	 * attr_set_add */
+	attr_builder_reset(b);
+	{
+		const struct attr_set *view = NULL;
+		const char *name = NULL;
+		const struct attr_value *v = NULL;
+		size_t n = 0;
+		int a = attr_builder_attr(b, "CN", 2);
+		CHECK_INT_EQ(attr_builder_add(b, a, NULL, 1), -EINVAL);
+		CHECK_INT_EQ(attr_builder_attr(b, "cn", 2), a);
+		char big[100];
+		memset(big, 'x', sizeof(big));
+		big[sizeof(big) - 1] = 0;
+		CHECK_INT_EQ(attr_builder_add(b, a, big, strlen(big)), 0);
+		/* a value taken from the view, added to another attribute (the buffer under it
+		 * grows meanwhile) */
+		for (int i = 0; i < 200; i++) {
+			char nm[16];
+			int k;
+			snprintf(nm, sizeof(nm), "a%d", i);
+			k = attr_builder_attr(b, nm, strlen(nm));
+			CHECK_INT_EQ(attr_builder_view(b, &view), 0);
+			CHECK_INT_EQ(attr_set_get(view, "cn", &v, &n), 0);
+			CHECK(attr_builder_add(b, k, v[0].data, v[0].len) == 0);
+		}
+		CHECK_INT_EQ(attr_builder_view(b, &view), 0);
+		CHECK_INT_EQ(attr_set_count(view), 201);
+		CHECK_STR_EQ(attr_set_get_string(view, "a199"), big);
+		CHECK_INT_EQ(attr_set_at(view, 200, &name, &v, &n), 0);
+		CHECK_STR_EQ(name, "cn");
+	}
+	/* ATTR_ATTRS_MAX counts attributes with values */
+	attr_builder_reset(b);
+	{
+		int r = 0, i;
+		char nm[16];
+		for (i = 0; i < (int)ATTR_ATTRS_MAX + 10 && r >= 0; i++) { /* names only */
+			snprintf(nm, sizeof(nm), "n%d", i);
+			r = attr_builder_attr(b, nm, strlen(nm));
+		}
+		CHECK(r >= 0);
+		for (i = 0; i < (int)ATTR_ATTRS_MAX && r >= 0; i++)
+			r = attr_builder_add(b, i, "v", 1);
+		CHECK_INT_EQ(r, 0);
+		CHECK_INT_EQ(attr_builder_add(b, (int)ATTR_ATTRS_MAX, "v", 1), -E2BIG);
+		CHECK_INT_EQ(attr_builder_add(b, 0, "w", 1), 0); /* an attribute it has */
 	}
 	CHECK(attr_builder_free(b) == NULL);
 	CHECK(attr_builder_free(NULL) == NULL);
