@@ -143,7 +143,7 @@ static void fell_back(struct cycle *cy, int64_t step_id, const char *label)
 
 struct step_errors {
 	struct cycle *cy;
-	unsigned logged;
+	uint64_t logged, more;
 };
 
 static int log_step_error(const struct store_run_error *e, void *userdata)
@@ -159,38 +159,40 @@ static int log_step_error(const struct store_run_error *e, void *userdata)
 	                     : HS_MSG_IMPORT_ERROR;
 	bool rid = e->request_id && *e->request_id;
 
-	/* A step's own stop is logged with the step; here only the objects' errors. */
+	/* Only the objects' errors: a row naming no object is the step's own failure (its stop,
+	 * or a request that failed as a whole), which is logged with the step. */
+	if ((!e->anchor || !*e->anchor) && (!e->dn || !*e->dn))
+		return 0;
 	if (e->code && strncmp(e->code, "stopped-", 8) == 0)
 		return 0;
-	if (x->logged >= JOURNAL_ERRORS_MAX)
-		return 1;
+	if (x->logged >= JOURNAL_ERRORS_MAX) {
+		x->more++;
+		return 0;
+	}
 	x->logged++;
 	log_full(LOG_WARNING, 0, id, &ctx, "%s of %s failed: %s: %s%s%s%s",
-	         store_step_type_to_string(e->step),
-	         e->dn && *e->dn ? e->dn : (e->anchor && *e->anchor ? e->anchor : "an object"),
+	         store_step_type_to_string(e->step), e->dn && *e->dn ? e->dn : e->anchor,
 	         e->code ? e->code : "error", e->message ? e->message : "",
 	         rid ? " (request-id " : "", rid ? e->request_id : "", rid ? ")" : "");
 	return 0;
 }
 
-/* The per-object errors a step recorded (`n` of them), to the journal, each with its
- * MESSAGE_ID and the object's fields: at most JOURNAL_ERRORS_MAX, then a count. */
+/* The per-object errors a step recorded, to the journal, each with its MESSAGE_ID and the
+ * object's fields: at most JOURNAL_ERRORS_MAX, then how many more. */
 static void log_step_errors(struct cycle *cy, int64_t step_id, const char *connector,
-                            const char *label, uint64_t n)
+                            const char *label)
 {
 	struct step_errors x = {.cy = cy};
 	struct log_ctx ctx = {.run_id = cy->run_id_text, .connector = connector};
-	/* one more row than logged: the step's own stop may be among them */
-	int r = store_run_list_step_errors(cy->s, cy->run_id, step_id, JOURNAL_ERRORS_MAX + 2,
-	                                   log_step_error, &x);
+	int r = store_run_list_step_errors(cy->s, cy->run_id, step_id, 0, log_step_error, &x);
 
 	if (r < 0)
 		log_warning("Failed to read the errors of step '%s': %s", label, strerror(-r));
-	else if (n > x.logged)
+	if (x.more > 0)
 		log_full(LOG_WARNING, 0, NULL, &ctx,
 		         "%s: %" PRIu64
 		         " more per-object errors; 'hybridsyncctl runs' lists them all",
-		         label, n - x.logged);
+		         label, x.more);
 }
 
 /* recorded: the connector put the step's stop in the run history itself (else it goes there
@@ -212,7 +214,7 @@ static void step_end_ex(struct cycle *cy, int64_t step_id, const char *connector
 			                          error, NULL);
 	}
 	if (step_id > 0 && counters && counters->errors > 0)
-		log_step_errors(cy, step_id, connector, label, counters->errors);
+		log_step_errors(cy, step_id, connector, label);
 	cy->errors += counters ? counters->errors : 0;
 	/* A refused bind is stopped-connectivity too, but it is no outage: retried soon, it
 	 * only adds failed logons until AD locks the account out (for all its users). */

@@ -238,7 +238,7 @@ static int stop_connect(struct ldap_ctx *c, int rc, const char *what, bool tls)
 		return lstop(
 		    c, "stopped-connectivity",
 		    "%s: the server answers but the TLS handshake failed (is its certificate "
-		    "trusted by %s?): %s (%d)%s%s",
+		    "trusted by %s, and does it name the host of uri?): %s (%d)%s%s",
 		    what, c->trust, ldap_err2string(rc), rc, *d ? ": " : "", d);
 	}
 	if (lerr_is_down(rc))
@@ -376,42 +376,86 @@ static int stop_bind(struct ldap_ctx *c, int rc)
 	return stop_connect(c, rc, "bind", false);
 }
 
-/* The CAs a TLS connection trusts: ca_file alone when set, else the TLS_CACERT and
- * TLS_CACERTDIR of ldap.conf, ~/.ldaprc or LDAPTLS_*, else the system bundle. A new handle has
- * none of those paths (libldap lends it a default context built from them instead, which
- * would not be made to demand a valid certificate): they are set on it here, and c->trust
- * says what for messages. */
-static int tls_trust(struct ldap_ctx *c)
+/* Copies one string option of libldap's global configuration onto the handle. */
+static int copy_global(LDAP *ld, int option)
 {
-	char *file = NULL, *dir = NULL;
+	char *v = NULL;
 	int rc;
 
+	(void)ldap_get_option(NULL, option, &v);
+	rc = v ? ldap_set_option(ld, option, v) : LDAP_OPT_SUCCESS;
+	ldap_memfree(v);
+	return rc;
+}
+
+/* The TLS settings of a connection. A new handle has none of the TLS settings of ldap.conf,
+ * ldaprc files or LDAPTLS_* (libldap lends it a default context built from them instead,
+ * which would not be made to demand a valid certificate), so they are set on it here:
+ *  - the trust: ca_file alone when set, else TLS_CACERT and TLS_CACERTDIR, else the system
+ *    bundle; c->trust says which for messages;
+ *  - TLS_PROTOCOL_MIN, TLS_PROTOCOL_MAX, TLS_CIPHER_SUITE and TLS_CRLFILE as configured.
+ * 0, or 1 stopped (a CA file or directory that cannot be read). */
+static int tls_setup(struct ldap_ctx *c)
+{
+	char *file = NULL, *dir = NULL;
+	const char *use_file, *use_dir;
+	int rc, vmin = 0, vmax = 0, r = 0;
+
 	if (c->conf->ca_file) {
+		/* the config check made sure it is readable */
 		snprintf(c->trust, sizeof(c->trust), "ca_file '%s'", c->conf->ca_file);
-		/* the directory too, though a new handle has none today */
-		if (ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE, c->conf->ca_file) !=
-		        LDAP_OPT_SUCCESS ||
-		    ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTDIR, "") != LDAP_OPT_SUCCESS)
-			return -EINVAL;
-		return 0;
+		use_file = c->conf->ca_file;
+		use_dir = "";
+	} else {
+		(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_CACERTFILE, &file);
+		(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_CACERTDIR, &dir);
+		use_file = file || dir ? (file ? file : "") : LDAP_SYSTEM_CA_FILE;
+		use_dir = dir ? dir : "";
+		if (file || dir)
+			snprintf(c->trust, sizeof(c->trust),
+			         "the CAs that ldap.conf, an ldaprc file or LDAPTLS_* name "
+			         "(TLS_CACERT '%s', TLS_CACERTDIR '%s'; no ca_file is set)",
+			         file ? file : "", dir ? dir : "");
+		else
+			snprintf(c->trust, sizeof(c->trust),
+			         "the system's CAs '%s' (no ca_file is set)", LDAP_SYSTEM_CA_FILE);
+		/* libldap would fail the handshake with no word on why */
+		if (*use_file && access(use_file, R_OK) < 0)
+			r = lstop(
+			    c, "stopped-error",
+			    "cannot read the CA file '%s' (%s) that TLS trusts without ca_file: "
+			    "set ca_file%s",
+			    use_file, strerror(errno),
+			    file ? " or correct TLS_CACERT" : " or install ca-certificates");
+		else if (*use_dir && access(use_dir, R_OK | X_OK) < 0)
+			r = lstop(c, "stopped-error",
+			          "cannot read the CA directory '%s' (%s) that TLS trusts without "
+			          "ca_file: set ca_file or correct TLS_CACERTDIR",
+			          use_dir, strerror(errno));
 	}
-	(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_CACERTFILE, &file);
-	(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_CACERTDIR, &dir);
-	if (file || dir)
-		snprintf(c->trust, sizeof(c->trust),
-		         "the CAs of ldap.conf (TLS_CACERT '%s', "
-		         "TLS_CACERTDIR '%s'; no ca_file is set)",
-		         file ? file : "", dir ? dir : "");
-	else
-		snprintf(c->trust, sizeof(c->trust), "the system's CAs '%s' (no ca_file is set)",
-		         LDAP_SYSTEM_CA_FILE);
-	rc = ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE,
-	                     file || dir ? (file ? file : "") : LDAP_SYSTEM_CA_FILE);
-	if (rc == LDAP_OPT_SUCCESS)
-		rc = ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTDIR, dir ? dir : "");
+	rc = r ? LDAP_OPT_SUCCESS : ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE, use_file);
+	if (!r && rc == LDAP_OPT_SUCCESS)
+		rc = ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTDIR, use_dir);
 	ldap_memfree(file);
 	ldap_memfree(dir);
-	return rc == LDAP_OPT_SUCCESS ? 0 : -EINVAL;
+	if (r)
+		return r;
+	if (rc == LDAP_OPT_SUCCESS)
+		rc = copy_global(c->ld, LDAP_OPT_X_TLS_CIPHER_SUITE);
+	if (rc == LDAP_OPT_SUCCESS)
+		rc = copy_global(c->ld, LDAP_OPT_X_TLS_CRLFILE);
+	if (rc == LDAP_OPT_SUCCESS &&
+	    ldap_get_option(NULL, LDAP_OPT_X_TLS_PROTOCOL_MIN, &vmin) == LDAP_OPT_SUCCESS &&
+	    vmin > 0)
+		rc = ldap_set_option(c->ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &vmin);
+	if (rc == LDAP_OPT_SUCCESS &&
+	    ldap_get_option(NULL, LDAP_OPT_X_TLS_PROTOCOL_MAX, &vmax) == LDAP_OPT_SUCCESS &&
+	    vmax > 0)
+		rc = ldap_set_option(c->ld, LDAP_OPT_X_TLS_PROTOCOL_MAX, &vmax);
+	if (rc != LDAP_OPT_SUCCESS)
+		return lstop(c, "stopped-connectivity", "cannot set up TLS (trusting %s)",
+		             c->trust);
+	return 0;
 }
 
 int lconn_open(struct ldap_ctx *c)
@@ -433,11 +477,14 @@ int lconn_open(struct ldap_ctx *c)
 		return lstop(c, "stopped-error", "cannot set LDAP options");
 	if (tls) {
 		if (ldap_set_option(c->ld, LDAP_OPT_X_TLS_REQUIRE_CERT, &demand) !=
-		        LDAP_OPT_SUCCESS ||
-		    tls_trust(c) < 0 ||
-		    ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != LDAP_OPT_SUCCESS)
-			return lstop(c, "stopped-connectivity", "cannot set up TLS (trusting %s)",
-			             c->trust);
+		    LDAP_OPT_SUCCESS)
+			return lstop(c, "stopped-connectivity", "cannot set up TLS");
+		rc = tls_setup(c);
+		if (rc != 0)
+			return rc;
+		if (ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != LDAP_OPT_SUCCESS)
+			return lstop(c, "stopped-connectivity",
+			             "cannot set up TLS (trusting %s): %s", c->trust, diag(c));
 	}
 	if (tls) {
 		if (connect_tls(c, plain && conf->starttls))

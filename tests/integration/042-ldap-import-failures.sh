@@ -135,6 +135,13 @@ expect_stop stopped-connectivity "StartTLS with ca_file of another CA and the sl
 hs_assert_contains "$(field "$LAST_OUT" error)" "ca_file '$T/other-ca/ca.pem'" \
     "the error names ca_file"
 unset LDAPTLS_CACERTDIR
+# a CA file named by the environment that is not there: a clear error, not a failed handshake
+export LDAPTLS_CACERT=$T/no-such-ca.pem
+expect_stop stopped-error "ldaps:// without ca_file, TLS_CACERT names a missing file" \
+    "$T/tls-sys.conf" --full
+hs_assert_contains "$(field "$LAST_OUT" error)" "cannot read the CA file '$T/no-such-ca.pem'" \
+    "the error names the file"
+unset LDAPTLS_CACERT
 export LDAPNOINIT=1
 conf "$T/badpw.conf" "uri = $HS_SLAPD_LDAPS_URI" "bind_password_file = $T/badpw" "include = $ROOT" \
     "ca_file = $HS_SLAPD_CA"

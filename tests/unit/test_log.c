@@ -38,8 +38,15 @@ static void emit_levels(void)
 
 static void emit_structured(void)
 {
-	struct log_ctx ctx = { .run_id = "7", .connector = "ad", .anchor = "abc" };
+	struct log_ctx ctx = {.run_id = "7", .connector = "ad", .anchor = "abc"};
 	log_full(LOG_WARNING, 0, HS_MSG_EXPORT_ERROR, &ctx, "export of %s failed", "x");
+}
+
+static void emit_hostile(void)
+{
+	/* a DN from a directory that holds a newline and a terminal escape */
+	struct log_ctx ctx = {.run_id = "7", .dn = "CN=a\nhybridsync: warning: FORGED\x1b[31m"};
+	log_full(LOG_WARNING, 0, HS_MSG_IMPORT_ERROR, &ctx, "import of %s failed: x", ctx.dn);
 }
 
 int main(void)
@@ -62,6 +69,22 @@ int main(void)
 	CHECK_INT_EQ(log_full(LOG_DEBUG, EIO, NULL, NULL, "x"), -EIO);
 	CHECK_INT_EQ(log_full(LOG_DEBUG, -ENOENT, NULL, NULL, "x"), -ENOENT);
 	CHECK_INT_EQ(log_full(LOG_DEBUG, 0, NULL, NULL, "x"), 0);
+
+	/* control characters never reach a line raw: one line, escaped */
+	out = capture_stderr(emit_hostile);
+	CHECK_STR_EQ(out, "test: warning: import of CN=a\\nhybridsync: warning: FORGED\\x1b[31m "
+	                  "failed: x\n");
+	/* HYBRIDSYNC_LOG_FIELDS=1: the journal's fields on the stderr line, escaped as well */
+	setenv("HYBRIDSYNC_LOG_FIELDS", "1", 1);
+	log_setup("test", LOG_TARGET_STDERR);
+	out = capture_stderr(emit_hostile);
+	CHECK_STR_EQ(out, "test: warning: import of CN=a\\nhybridsync: warning: FORGED\\x1b[31m "
+	                  "failed: x MESSAGE_ID=" HS_MSG_IMPORT_ERROR " HYBRIDSYNC_RUN_ID=7 "
+	                  "HYBRIDSYNC_DN=CN=a\\nhybridsync: warning: FORGED\\x1b[31m\n");
+	unsetenv("HYBRIDSYNC_LOG_FIELDS");
+	log_setup("test", LOG_TARGET_STDERR);
+	out = capture_stderr(emit_structured);
+	CHECK(strstr(out, "MESSAGE_ID") == NULL);
 
 	log_set_max_level(LOG_DEBUG);
 	CHECK_INT_EQ(log_get_max_level(), LOG_DEBUG);
