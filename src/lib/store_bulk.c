@@ -149,6 +149,42 @@ int64_t store_bulk_lookup(struct store *s, const char *dn)
 	return sl->hash ? sl->id : 0;
 }
 
+/* Lookups ahead of the one answered: the slot, then the name it points to, are fetched from
+ * memory while earlier DNs are compared (a large group's members are random slots of a map
+ * bigger than the caches: two misses each). */
+#define LOOKUP_AHEAD 8
+
+void store_bulk_lookup_many(struct store *s, const char *const *dns, size_t n, int64_t *ret_ids)
+{
+	struct store_bulk *b = &s->bulk;
+	uint64_t h[LOOKUP_AHEAD]; /* the hashes of DNs i - LOOKUP_AHEAD + 1 .. i */
+	size_t mask = b->cap - 1;
+
+	if (!b->map_ok || b->n == 0) {
+		memset(ret_ids, 0, n * sizeof(*ret_ids));
+		return;
+	}
+	for (size_t i = 0; i < n + LOOKUP_AHEAD; i++) {
+		/* DN j is answered first: its hash shares a place with DN i's */
+		if (i >= LOOKUP_AHEAD) {
+			size_t j = i - LOOKUP_AHEAD;
+			struct store_bulk_slot *sl = find_slot(b, h[j % LOOKUP_AHEAD], dns[j]);
+			ret_ids[j] = sl->hash ? sl->id : 0;
+		}
+		if (i < n) {
+			h[i % LOOKUP_AHEAD] = dn_hash(dns[i]);
+			__builtin_prefetch(&b->slots[h[i % LOOKUP_AHEAD] & mask]);
+		}
+		/* halfway: the slot has arrived, fetch the name it points to */
+		if (i >= LOOKUP_AHEAD / 2 && i - LOOKUP_AHEAD / 2 < n) {
+			size_t k = i - LOOKUP_AHEAD / 2;
+			const struct store_bulk_slot *sl = &b->slots[h[k % LOOKUP_AHEAD] & mask];
+			if (sl->hash)
+				__builtin_prefetch(b->arena + sl->off);
+		}
+	}
+}
+
 int store_bulk_refs_claim(struct store *s, int64_t cs_id, const char *attr)
 {
 	struct store_bulk *b = &s->bulk;

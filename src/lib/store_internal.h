@@ -123,6 +123,8 @@ int store_bulk_added(struct store *s, const char *dn, int64_t id);
 int store_bulk_refs_claim(struct store *s, int64_t cs_id, const char *attr);
 /* The id of the object with that DN (0: unknown, leave unresolved). */
 int64_t store_bulk_lookup(struct store *s, const char *dn);
+/* store_bulk_lookup of n DNs at once, faster for many. */
+void store_bulk_lookup_many(struct store *s, const char *const *dns, size_t n, int64_t *ret_ids);
 void store_bulk_free(struct store *s);
 /* Recreates the indexes a bulk load drops, when a crash left them dropped. */
 int store_bulk_repair(struct store *s);

@@ -308,9 +308,8 @@ static int merge_refs(struct store *s, int64_t cs_id, const char *attr, int64_t 
 	"VALUES "
 
 static int bind_ref(struct store *s, sqlite3_stmt *st, int first, int64_t cs_id, const char *attr,
-                    const char *dn)
+                    const char *dn, int64_t target)
 {
-	int64_t target = store_bulk_lookup(s, dn);
 	int rc;
 
 	rc = sqlite3_bind_int64(st, first, cs_id);
@@ -330,9 +329,14 @@ static int bind_ref(struct store *s, sqlite3_stmt *st, int first, int64_t cs_id,
 static int bulk_insert_refs(struct store *s, int64_t cs_id, const char *attr, const char **want,
                             size_t n, size_t *changes)
 {
+	int64_t small[BULK_ROWS], *target = n <= BULK_ROWS ? small : malloc(n * sizeof(*target));
 	sqlite3_stmt *st;
 	size_t i = 0;
 	int r = 0;
+
+	if (!target)
+		return store_failf(s, -ENOMEM, "out of memory");
+	store_bulk_lookup_many(s, (const char *const *)want, n, target);
 
 	while (i < n && r >= 0) {
 		size_t k = n - i >= BULK_ROWS ? BULK_ROWS : 1;
@@ -341,13 +345,16 @@ static int bulk_insert_refs(struct store *s, int64_t cs_id, const char *attr, co
 		                              : BULK_INSERT ROW5,
 		               &st);
 		for (size_t j = 0; j < k && r >= 0; j++)
-			r = bind_ref(s, st, (int)(5 * j + 1), cs_id, attr, want[i + j]);
+			r = bind_ref(s, st, (int)(5 * j + 1), cs_id, attr, want[i + j],
+			             target[i + j]);
 		if (r >= 0)
 			r = store_exec_stmt(s, st);
 		if (r >= 0)
 			*changes += (size_t)sqlite3_changes(s->db);
 		i += k;
 	}
+	if (target != small)
+		free(target);
 	return r;
 }
 

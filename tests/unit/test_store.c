@@ -702,6 +702,64 @@ static void bulk_scenario(struct store *s, int64_t ad, bool bulk, uint64_t at_en
 	attr_set_free(a);
 }
 
+/* A group listing many earlier objects (more than one lookup batch, written in another case):
+ * the bulk DN map resolves every member while loading, none is left to the final query. */
+struct refs_seen {
+	int resolved, unresolved;
+	int64_t sum;
+};
+
+static int on_ref(const struct store_ref *r, void *userdata)
+{
+	struct refs_seen *x = userdata;
+
+	if (r->target_cs_id) {
+		x->resolved++;
+		x->sum += r->target_cs_id;
+	} else {
+		x->unresolved++;
+	}
+	return 0;
+}
+
+static void test_bulk_many_members(void)
+{
+	enum { N = 300 };
+	struct store *s = open_rw("bulkmany.db");
+	static char dns[N + 1][32];
+	const char *members[N + 1];
+	struct refs_seen seen = {0};
+	int64_t ad, id, gid, sum = 0;
+	uint64_t n = 99;
+	size_t changes = 0;
+
+	store_get_connector(s, "ad", &ad);
+	CHECK_INT_EQ(store_cs_bulk_begin(s, ad), 1);
+	CHECK(store_begin(s) == 0);
+	for (int i = 0; i < N; i++) {
+		char anchor[16], dn[32];
+		snprintf(anchor, sizeof(anchor), "u%d", i);
+		snprintf(dn, sizeof(dn), "CN=User %d,DC=corp", i);
+		CHECK(upsert(s, ad, anchor, dn, "user", NULL, 1, NULL, &id) == 0);
+		sum += id;
+		snprintf(dns[i], sizeof(dns[i]), "cn=user %d,dc=CORP", N - 1 - i);
+		members[i] = dns[i];
+	}
+	snprintf(dns[N], sizeof(dns[N]), "CN=Nobody,DC=corp");
+	members[N] = dns[N];
+	CHECK(upsert(s, ad, "g", "CN=G,DC=corp", "group", NULL, 1, NULL, &gid) == 0);
+	CHECK(store_cs_set_refs(s, gid, "member", members, N + 1, &changes) == 0);
+	CHECK_INT_EQ(changes, N + 1);
+	CHECK(store_commit(s) == 0);
+	CHECK(store_cs_bulk_end(s, &n) == 0);
+	CHECK_INT_EQ(n, 0); /* all resolved while loading */
+	CHECK(store_cs_get_refs(s, gid, "member", on_ref, &seen) == 0);
+	CHECK_INT_EQ(seen.resolved, N);
+	CHECK_INT_EQ(seen.unresolved, 1);
+	CHECK_INT_EQ(seen.sum, sum); /* each to its own object */
+	store_close(s);
+}
+
 static void test_bulk(void)
 {
 	struct store *s[3] = {open_rw("bulk.db"), open_rw("nobulk.db"), open_rw("bulkmap.db")};
@@ -1505,6 +1563,7 @@ int main(void)
 	test_migrate_refs();
 	test_preencoded();
 	test_bulk();
+	test_bulk_many_members();
 	test_export_memory();
 	test_mv();
 	test_exports();
