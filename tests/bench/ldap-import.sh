@@ -3,7 +3,7 @@
 #  * full import of a generated directory (default contoso-100k) into an empty store against the
 #    floor measured in the same run: ldapsearch paging the same entries and attributes to
 #    /dev/null; the two run in turn --runs times (default 3) and the medians are printed, with
-#    the ratio (goal <= 1.5) and the import's peak RSS;
+#    the ratio (goal <= 1.5), the ratio of the fastest runs and the import's peak RSS;
 #    and the store's own floor: SQLite copying the rows the import wrote into an empty store
 #    in one transaction (what no import into this schema can beat); the directory's CPU
 #    during each and the wall time that import's CPU and the directory's allow at best on
@@ -119,6 +119,12 @@ EOF
     echo "figure: $name: ldapsearch paged dump $(secs $t_ls) s, full import $(secs $t_imp) s," \
         "ratio $(awk -v a="$t_imp" -v b="$t_ls" 'BEGIN { printf "%.2f", a / b }') (goal <= 1.5)," \
         "import peak RSS $((rss / 1024)) MB, store $(du -m "$W/$name.db" | cut -f1) MB"
+    # ldapsearch's wall time varies more than the import's on a busy virtual machine (it makes
+    # many small system calls): the fastest run of each is the steadier comparison.
+    b_ls=$(cut -d' ' -f1 "$W/$name.runs" | sort -n | head -1)
+    b_imp=$(cut -d' ' -f2 "$W/$name.runs" | sort -n | head -1)
+    echo "figure: $name: fastest of $runs: ldapsearch $(secs $b_ls) s, full import $(secs $b_imp) s," \
+        "ratio $(awk -v a="$b_imp" -v b="$b_ls" 'BEGIN { printf "%.2f", a / b }')"
     # Client and server share this machine's cores: the CPU both spend bounds the wall time.
     bound=$(awk -v a="$cpu" -v b="$s_imp" -v n="$NCPU" 'BEGIN { printf "%.2f", (a + b) / n }')
     echo "figure: $name: directory CPU seconds: serving ldapsearch $s_ls, serving the import" \
