@@ -83,7 +83,9 @@ int lfull_import(struct ldap_ctx *c)
 	/* Complete and successful: what was not seen is gone. Cursors go in the same transaction.
 	 */
 	r = lbatch_begin(c);
-	if (r == 0)
+	/* A bulk load began on an empty connector space: every object in it now was written by
+	 * this import, so none is unseen (and the scan would read the whole table). */
+	if (r == 0 && !bulk)
 		r = store_cs_mark_unseen_as_deleted(c->s, c->connector_id, c->gen, &n);
 	if (r == 0) {
 		c->ret->counters.deletes += n;
