@@ -1345,7 +1345,8 @@ static void test_runs(void)
 	CHECK_INT_EQ(seen.errors, 1);
 	/* by step: 3 errors in run2's step, none of them run's; the limit holds */
 	for (int i = 0; i < 3; i++)
-		CHECK(store_run_add_error(s, run2, step, NULL, "CN=y", "bad-value", "m", NULL) == 0);
+		CHECK(store_run_add_error(s, run2, step, NULL, "CN=y", "bad-value", "m", NULL) ==
+		      0);
 	seen.errors = 0;
 	CHECK(store_run_list_step_errors(s, run2, step, 0, on_error, &seen) == 0);
 	CHECK_INT_EQ(seen.errors, 3);
