@@ -6,8 +6,11 @@
 # object's DN as fields (HYBRIDSYNC_LOG_FIELDS=1 puts the journal's fields on the stderr line).
 # A Graph import that fails as a whole (Graph answers 403 to the user listing) is the step's
 # stop, logged with the step: no per-object error line and no "more errors" line for it.
+# A custom rule that fails for every user (more than 100 of them): 100 lines with the sync
+# error's MESSAGE_ID, then one line with the number left.
 . "$(dirname "$0")/../lib/common.sh"
 
+GEN_ARGS="--users 130"
 . "$(dirname "$0")/../lib/daemon-sandbox.sh"
 
 export HYBRIDSYNC_LOG_FIELDS=1
@@ -52,3 +55,25 @@ if grep -E "MESSAGE_ID=(4c67769ea276482a83cd644d58d64f56|ce08fe64c4ef4a6d8ddb21c
     hs_fail "the Graph import's stop was logged as a per-object error"
 fi
 echo "ok: no per-object error line for the Graph import's stop"
+
+echo "== a rule that fails for every user: 100 lines, then the count of the rest"
+emu -X DELETE "$EMU/_emulator/faults" >/dev/null
+mkdir "$T/rules"
+cat >"$T/rules/10-fail.json" <<'JSON'
+{"name": "Custom - fails", "direction": "inbound", "connector": "ad",
+ "sourceObjectType": "user", "targetObjectType": "person", "linkType": "Join",
+ "precedence": 50,
+ "attributeFlows": [{"target": "displayName", "expression": "Error(\"no display name\")"}]}
+JSON
+B=$T/b
+write_conf "$B" staging-b yes "rules = $T/rules"
+rc=0
+"$HYBRIDSYNCD" --once -c "$B/hybridsync.conf" 2>"$B/once.log" || rc=$?
+n_users=$(sql "$B" "SELECT count(*) FROM cs_objects c JOIN connectors k ON k.id = c.connector_id WHERE k.name = 'ad' AND c.object_class IN ('user', 'inetOrgPerson')")
+n_err=$(sql "$B" "SELECT count(*) FROM run_errors e JOIN run_steps p ON p.id = e.step_id WHERE p.step LIKE '%sync' AND e.message LIKE '%no display name%'")
+[ "$n_err" -gt 100 ] || { cat "$B/once.log"; hs_fail "only $n_err sync errors for $n_users users"; }
+logged=$(grep -c "MESSAGE_ID=6fc0c8628e42449983c0ec708a645b6d " "$B/once.log" || true)
+hs_assert_eq 100 "$logged" "sync error lines in the log (the cap)"
+hs_assert_contains "$(cat "$B/once.log")" "$((n_err - 100)) more per-object errors; 'hybridsyncctl runs' lists them all" \
+    "the count of the errors not logged"
+echo "ok: $n_err sync errors: 100 logged, the other $((n_err - 100)) counted"
