@@ -167,7 +167,7 @@ bool lerr_is_down(int rc)
 
 static const char *diag(struct ldap_ctx *c)
 {
-	static char buf[256];
+	static __thread char buf[256]; /* the reader thread stops with it too */
 	char *msg = NULL;
 
 	buf[0] = '\0';
