@@ -482,9 +482,14 @@ int lconn_open(struct ldap_ctx *c)
 		rc = tls_setup(c);
 		if (rc != 0)
 			return rc;
-		if (ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != LDAP_OPT_SUCCESS)
-			return lstop(c, "stopped-connectivity",
-			             "cannot set up TLS (trusting %s): %s", c->trust, diag(c));
+		if (ldap_set_option(c->ld, LDAP_OPT_X_TLS_NEWCTX, &zero) != LDAP_OPT_SUCCESS) {
+			const char *d = diag(c);
+			return lstop(
+			    c, "stopped-connectivity",
+			    "cannot set up TLS (trusting %s; ldap.conf's TLS_CIPHER_SUITE, "
+			    "TLS_PROTOCOL_MIN and TLS_CRLFILE apply)%s%s",
+			    c->trust, *d ? ": " : "", d);
+		}
 	}
 	if (tls) {
 		if (connect_tls(c, plain && conf->starttls))

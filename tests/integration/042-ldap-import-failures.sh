@@ -135,6 +135,11 @@ expect_stop stopped-connectivity "StartTLS with ca_file of another CA and the sl
 hs_assert_contains "$(field "$LAST_OUT" error)" "ca_file '$T/other-ca/ca.pem'" \
     "the error names ca_file"
 unset LDAPTLS_CACERTDIR
+# ldap.conf's other TLS settings apply (libldap clears them on a new handle too): a cipher
+# suite that allows nothing cannot make a TLS context, even with a good ca_file
+LDAPTLS_CIPHER_SUITE=NONE expect_stop stopped-connectivity \
+    "ldaps:// with ca_file and TLS_CIPHER_SUITE NONE from the environment" "$T/tls.conf" --full
+hs_assert_contains "$(field "$LAST_OUT" error)" "cannot set up TLS" "the error says TLS could not be set up"
 # a CA file named by the environment that is not there: a clear error, not a failed handshake
 export LDAPTLS_CACERT=$T/no-such-ca.pem
 expect_stop stopped-error "ldaps:// without ca_file, TLS_CACERT names a missing file" \
