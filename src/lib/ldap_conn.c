@@ -376,14 +376,21 @@ static int stop_bind(struct ldap_ctx *c, int rc)
 	return stop_connect(c, rc, "bind", false);
 }
 
-/* Copies one string option of libldap's global configuration onto the handle. */
-static int copy_global(LDAP *ld, int option)
+/* Copies one option of libldap's global configuration onto the handle: a string, or (is_int)
+ * an int that is set when positive. */
+static int copy_global(LDAP *ld, int option, bool is_int)
 {
 	char *v = NULL;
-	int rc;
+	int i = 0, rc = LDAP_OPT_SUCCESS;
 
+	if (is_int) {
+		if (ldap_get_option(NULL, option, &i) == LDAP_OPT_SUCCESS && i > 0)
+			rc = ldap_set_option(ld, option, &i);
+		return rc;
+	}
 	(void)ldap_get_option(NULL, option, &v);
-	rc = v ? ldap_set_option(ld, option, v) : LDAP_OPT_SUCCESS;
+	if (v)
+		rc = ldap_set_option(ld, option, v);
 	ldap_memfree(v);
 	return rc;
 }
@@ -394,28 +401,26 @@ static int copy_global(LDAP *ld, int option)
  *  - the trust: ca_file alone when set, else TLS_CACERT and TLS_CACERTDIR, else the system
  *    bundle; c->trust says which for messages;
  *  - TLS_PROTOCOL_MIN, TLS_PROTOCOL_MAX, TLS_CIPHER_SUITE and TLS_CRLFILE as configured.
- * 0, or 1 stopped (a CA file or directory that cannot be read). */
+ * 0, or 1 stopped. */
 static int tls_setup(struct ldap_ctx *c)
 {
 	char *file = NULL, *dir = NULL;
-	const char *use_file, *use_dir;
-	int rc, vmin = 0, vmax = 0, r = 0;
+	const char *use_file = c->conf->ca_file, *use_dir = "";
+	int r = 0;
 
-	if (c->conf->ca_file) {
+	if (use_file) {
 		/* the config check made sure it is readable */
-		snprintf(c->trust, sizeof(c->trust), "ca_file '%s'", c->conf->ca_file);
-		use_file = c->conf->ca_file;
-		use_dir = "";
+		snprintf(c->trust, sizeof(c->trust), "ca_file '%s'", use_file);
 	} else {
 		(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_CACERTFILE, &file);
 		(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_CACERTDIR, &dir);
-		use_file = file || dir ? (file ? file : "") : LDAP_SYSTEM_CA_FILE;
+		use_file = file ? file : dir ? "" : LDAP_SYSTEM_CA_FILE;
 		use_dir = dir ? dir : "";
 		if (file || dir)
 			snprintf(c->trust, sizeof(c->trust),
 			         "the CAs that ldap.conf, an ldaprc file or LDAPTLS_* name "
 			         "(TLS_CACERT '%s', TLS_CACERTDIR '%s'; no ca_file is set)",
-			         file ? file : "", dir ? dir : "");
+			         file ? file : "", use_dir);
 		else
 			snprintf(c->trust, sizeof(c->trust),
 			         "the system's CAs '%s' (no ca_file is set)", LDAP_SYSTEM_CA_FILE);
@@ -433,29 +438,17 @@ static int tls_setup(struct ldap_ctx *c)
 			          "ca_file: set ca_file or correct TLS_CACERTDIR",
 			          use_dir, strerror(errno));
 	}
-	rc = r ? LDAP_OPT_SUCCESS : ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE, use_file);
-	if (!r && rc == LDAP_OPT_SUCCESS)
-		rc = ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTDIR, use_dir);
+	if (r == 0 &&
+	    (ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTFILE, use_file) != LDAP_OPT_SUCCESS ||
+	     ldap_set_option(c->ld, LDAP_OPT_X_TLS_CACERTDIR, use_dir) != LDAP_OPT_SUCCESS ||
+	     copy_global(c->ld, LDAP_OPT_X_TLS_CIPHER_SUITE, false) != LDAP_OPT_SUCCESS ||
+	     copy_global(c->ld, LDAP_OPT_X_TLS_CRLFILE, false) != LDAP_OPT_SUCCESS ||
+	     copy_global(c->ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, true) != LDAP_OPT_SUCCESS ||
+	     copy_global(c->ld, LDAP_OPT_X_TLS_PROTOCOL_MAX, true) != LDAP_OPT_SUCCESS))
+		r = lstop(c, "stopped-connectivity", "cannot set up TLS (trusting %s)", c->trust);
 	ldap_memfree(file);
 	ldap_memfree(dir);
-	if (r)
-		return r;
-	if (rc == LDAP_OPT_SUCCESS)
-		rc = copy_global(c->ld, LDAP_OPT_X_TLS_CIPHER_SUITE);
-	if (rc == LDAP_OPT_SUCCESS)
-		rc = copy_global(c->ld, LDAP_OPT_X_TLS_CRLFILE);
-	if (rc == LDAP_OPT_SUCCESS &&
-	    ldap_get_option(NULL, LDAP_OPT_X_TLS_PROTOCOL_MIN, &vmin) == LDAP_OPT_SUCCESS &&
-	    vmin > 0)
-		rc = ldap_set_option(c->ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, &vmin);
-	if (rc == LDAP_OPT_SUCCESS &&
-	    ldap_get_option(NULL, LDAP_OPT_X_TLS_PROTOCOL_MAX, &vmax) == LDAP_OPT_SUCCESS &&
-	    vmax > 0)
-		rc = ldap_set_option(c->ld, LDAP_OPT_X_TLS_PROTOCOL_MAX, &vmax);
-	if (rc != LDAP_OPT_SUCCESS)
-		return lstop(c, "stopped-connectivity", "cannot set up TLS (trusting %s)",
-		             c->trust);
-	return 0;
+	return r;
 }
 
 int lconn_open(struct ldap_ctx *c)

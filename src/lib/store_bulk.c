@@ -138,20 +138,9 @@ nomem:
 	return 0;
 }
 
-int64_t store_bulk_lookup(struct store *s, const char *dn)
-{
-	struct store_bulk *b = &s->bulk;
-	struct store_bulk_slot *sl;
-
-	if (!b->map_ok || b->n == 0)
-		return 0;
-	sl = find_slot(b, dn_hash(dn), dn);
-	return sl->hash ? sl->id : 0;
-}
-
-/* Lookups ahead of the one answered: the slot, then the name it points to, are fetched from
- * memory while earlier DNs are compared (a large group's members are random slots of a map
- * bigger than the caches: two misses each). */
+/* The ids of n DNs in the map (0: not there). Lookups ahead of the one answered: the slot, then the
+ * name it points to, are fetched from memory while earlier DNs are compared (a large group's
+ * members are random slots of a map bigger than the caches: two misses each). */
 #define LOOKUP_AHEAD 8
 
 void store_bulk_lookup_many(struct store *s, const char *const *dns, size_t n, int64_t *ret_ids)

@@ -122,8 +122,7 @@ int store_bulk_added(struct store *s, const char *dn, int64_t id);
  * 0 otherwise. */
 int store_bulk_refs_claim(struct store *s, int64_t cs_id, const char *attr);
 /* The id of the object with that DN (0: unknown, leave unresolved). */
-int64_t store_bulk_lookup(struct store *s, const char *dn);
-/* store_bulk_lookup of n DNs at once, faster for many. */
+/* The ids of n DNs in the bulk DN map (0: not there), looked up together. */
 void store_bulk_lookup_many(struct store *s, const char *const *dns, size_t n, int64_t *ret_ids);
 void store_bulk_free(struct store *s);
 /* Recreates the indexes a bulk load drops, when a crash left them dropped. */

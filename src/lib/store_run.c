@@ -342,6 +342,11 @@ int store_run_list_step_errors(struct store *s, int64_t run_id, int64_t step_id,
 	return list_errors(s, run_id, step_id, limit, cb, userdata);
 }
 
+#define ERROR_ROWS                                                                                 \
+	"SELECT e.id, e.run_id, coalesce(e.step_id, 0), e.time, p.step, p.connector, e.anchor,"    \
+	" e.dn, e.code, e.message, e.request_id"                                                   \
+	" FROM run_errors e LEFT JOIN run_steps p ON p.id = e.step_id WHERE "
+
 /* step_id 0: every error of the run. */
 static int list_errors(struct store *s, int64_t run_id, int64_t step_id, unsigned limit,
                        store_run_error_cb cb, void *userdata)
@@ -363,18 +368,10 @@ static int list_errors(struct store *s, int64_t run_id, int64_t step_id, unsigne
 			break;
 		/* Two statements: one filter for both could not use the step's index. */
 		r = store_stmt(s,
-		               step_id ? "SELECT e.id, e.run_id, coalesce(e.step_id, 0), e.time,"
-		                         " p.step, p.connector, e.anchor, e.dn, e.code, e.message,"
-		                         " e.request_id FROM run_errors e"
-		                         " LEFT JOIN run_steps p ON p.id = e.step_id"
-		                         " WHERE e.step_id = ?4 AND e.run_id = ?1 AND e.id > ?2"
-		                         " ORDER BY e.id LIMIT ?3"
-		                       : "SELECT e.id, e.run_id, coalesce(e.step_id, 0), e.time,"
-		                         " p.step, p.connector, e.anchor, e.dn, e.code, e.message,"
-		                         " e.request_id FROM run_errors e"
-		                         " LEFT JOIN run_steps p ON p.id = e.step_id"
-		                         " WHERE e.run_id = ?1 AND e.id > ?2 AND ?4 = 0"
-		                         " ORDER BY e.id LIMIT ?3",
+		               step_id ? ERROR_ROWS "e.step_id = ?4 AND e.run_id = ?1 AND e.id > ?2"
+		                                    " ORDER BY e.id LIMIT ?3"
+		                       : ERROR_ROWS "e.run_id = ?1 AND e.id > ?2 AND ?4 = 0"
+		                                    " ORDER BY e.id LIMIT ?3",
 		               &st);
 		if (r >= 0)
 			r = store_bind(s, st, "iiii", run_id, last, (int64_t)want, step_id);
