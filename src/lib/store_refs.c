@@ -324,20 +324,45 @@ static int bind_ref(struct store *s, sqlite3_stmt *st, int first, int64_t cs_id,
 	return rc == SQLITE_OK ? 0 : store_fail(s, rc);
 }
 
+/* One row of a bulk load: its target (0: not in the DN map) and its DN's place in `want`. */
+struct bulk_row {
+	int64_t target;
+	size_t i;
+};
+
+static int cmp_bulk_row(const void *a, const void *b)
+{
+	const struct bulk_row *x = a, *y = b;
+
+	if (x->target != y->target)
+		return x->target < y->target ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
 /* The rows of an object a bulk load just added; targets known to the bulk DN map are resolved
- * now, the others by store_cs_bulk_end. `want` is sorted and without duplicates. */
+ * now, the others by store_cs_bulk_end. `want` is sorted and without duplicates. The rows go in
+ * in the order of the table's key (target id, then the DN of an unresolved one, which is `want`'s
+ * order): each lands at the end of the B-tree, where SQLite appends without rebalancing pages.
+ * In the DN map's order (random ids) a first import of contoso-100k spent a fifth more on them. */
 static int bulk_insert_refs(struct store *s, int64_t cs_id, const char *attr, const char **want,
                             size_t n, size_t *changes)
 {
-	int64_t small[BULK_ROWS], *target = n <= BULK_ROWS ? small : malloc(n * sizeof(*target));
+	struct bulk_row small[BULK_ROWS], *row = n <= BULK_ROWS ? small : malloc(n * sizeof(*row));
+	int64_t small_ids[BULK_ROWS], *ids = n <= BULK_ROWS ? small_ids : malloc(n * sizeof(*ids));
 	sqlite3_stmt *st;
 	size_t i = 0;
 	int r = 0;
 
-	if (!target)
-		return store_failf(s, -ENOMEM, "out of memory");
-	store_bulk_lookup_many(s, (const char *const *)want, n, target);
+	if (!row || !ids) {
+		r = store_failf(s, -ENOMEM, "out of memory");
+		goto out;
+	}
+	store_bulk_lookup_many(s, (const char *const *)want, n, ids);
+	for (i = 0; i < n; i++)
+		row[i] = (struct bulk_row){.target = ids[i], .i = i};
+	qsort(row, n, sizeof(*row), cmp_bulk_row);
 
+	i = 0;
 	while (i < n && r >= 0) {
 		size_t k = n - i >= BULK_ROWS ? BULK_ROWS : 1;
 		r = store_stmt(s,
@@ -345,16 +370,19 @@ static int bulk_insert_refs(struct store *s, int64_t cs_id, const char *attr, co
 		                              : BULK_INSERT ROW5,
 		               &st);
 		for (size_t j = 0; j < k && r >= 0; j++)
-			r = bind_ref(s, st, (int)(5 * j + 1), cs_id, attr, want[i + j],
-			             target[i + j]);
+			r = bind_ref(s, st, (int)(5 * j + 1), cs_id, attr, want[row[i + j].i],
+			             row[i + j].target);
 		if (r >= 0)
 			r = store_exec_stmt(s, st);
 		if (r >= 0)
 			*changes += (size_t)sqlite3_changes(s->db);
 		i += k;
 	}
-	if (target != small)
-		free(target);
+out:
+	if (row != small)
+		free(row);
+	if (ids != small_ids)
+		free(ids);
 	return r;
 }
 
