@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -238,8 +239,8 @@ static int stop_connect(struct ldap_ctx *c, int rc, const char *what, bool tls)
 		return lstop(
 		    c, "stopped-connectivity",
 		    "%s: the server answers but the TLS handshake failed (is its certificate "
-		    "trusted by %s, and does it name the host of uri?): %s (%d)%s%s",
-		    what, c->trust, ldap_err2string(rc), rc, *d ? ": " : "", d);
+		    "trusted by %s%s, and does it name the host of uri?): %s (%d)%s%s",
+		    what, c->trust, c->crl, ldap_err2string(rc), rc, *d ? ": " : "", d);
 	}
 	if (lerr_is_down(rc))
 		return lstop_ldap(c, rc, what);
@@ -395,18 +396,62 @@ static int copy_global(LDAP *ld, int option, bool is_int)
 	return rc;
 }
 
+/* libldap built on GnuTLS (Debian's) ignores TLS_PROTOCOL_MIN and TLS_PROTOCOL_MAX: there the
+ * versions they exclude are taken out of the priority string it does apply (TLS_CIPHER_SUITE,
+ * by default GnuTLS's "NORMAL"). 0, or LDAP_OPT_ERROR. */
+static int protocol_limits(LDAP *ld)
+{
+	static const struct {
+		int v;
+		const char *name;
+	} vers[] = {
+	    {LDAP_OPT_X_TLS_PROTOCOL_SSL3, "SSL3.0"},   {LDAP_OPT_X_TLS_PROTOCOL_TLS1_0, "TLS1.0"},
+	    {LDAP_OPT_X_TLS_PROTOCOL_TLS1_1, "TLS1.1"}, {LDAP_OPT_X_TLS_PROTOCOL_TLS1_2, "TLS1.2"},
+	    {LDAP_OPT_X_TLS_PROTOCOL_TLS1_3, "TLS1.3"},
+	};
+	char *pkg = NULL, *suite = NULL, prio[1024];
+	int min = 0, max = 0, rc = LDAP_OPT_SUCCESS;
+	size_t len;
+
+	(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_PROTOCOL_MIN, &min);
+	(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_PROTOCOL_MAX, &max);
+	if (min <= 0 && max <= 0)
+		return rc;
+	(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_PACKAGE, &pkg);
+	if (pkg && strcasecmp(pkg, "GnuTLS") == 0) {
+		(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_CIPHER_SUITE, &suite);
+		len = (size_t)snprintf(prio, sizeof(prio), "%s", suite ? suite : "NORMAL");
+		for (size_t i = 0; i < sizeof(vers) / sizeof(vers[0]) && len < sizeof(prio); i++)
+			if (vers[i].v < min || (max > 0 && vers[i].v > max))
+				len += (size_t)snprintf(prio + len, sizeof(prio) - len, ":-VERS-%s",
+				                        vers[i].name);
+		rc = len < sizeof(prio) ? ldap_set_option(ld, LDAP_OPT_X_TLS_CIPHER_SUITE, prio)
+		                        : LDAP_OPT_ERROR;
+	}
+	ldap_memfree(suite);
+	ldap_memfree(pkg);
+	return rc;
+}
+
 /* The TLS settings of a connection. A new handle has none of the TLS settings of ldap.conf,
  * ldaprc files or LDAPTLS_* (libldap lends it a default context built from them instead,
  * which would not be made to demand a valid certificate), so they are set on it here:
  *  - the trust: ca_file alone when set, else TLS_CACERT and TLS_CACERTDIR, else the system
  *    bundle; c->trust says which for messages;
- *  - TLS_PROTOCOL_MIN, TLS_PROTOCOL_MAX, TLS_CIPHER_SUITE and TLS_CRLFILE as configured.
+ *  - TLS_PROTOCOL_MIN, TLS_PROTOCOL_MAX, TLS_CIPHER_SUITE and TLS_CRLFILE as configured (the
+ *    first two through the third with GnuTLS).
  * 0, or 1 stopped. */
 static int tls_setup(struct ldap_ctx *c)
 {
-	char *file = NULL, *dir = NULL;
+	char *file = NULL, *dir = NULL, *crl = NULL;
 	const char *use_file = c->conf->ca_file, *use_dir = "";
 	int r = 0;
+
+	(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_CRLFILE, &crl);
+	c->crl[0] = '\0';
+	if (crl)
+		snprintf(c->crl, sizeof(c->crl), ", not revoked by TLS_CRLFILE '%s'", crl);
+	ldap_memfree(crl);
 
 	if (use_file) {
 		/* the config check made sure it is readable */
@@ -444,7 +489,8 @@ static int tls_setup(struct ldap_ctx *c)
 	     copy_global(c->ld, LDAP_OPT_X_TLS_CIPHER_SUITE, false) != LDAP_OPT_SUCCESS ||
 	     copy_global(c->ld, LDAP_OPT_X_TLS_CRLFILE, false) != LDAP_OPT_SUCCESS ||
 	     copy_global(c->ld, LDAP_OPT_X_TLS_PROTOCOL_MIN, true) != LDAP_OPT_SUCCESS ||
-	     copy_global(c->ld, LDAP_OPT_X_TLS_PROTOCOL_MAX, true) != LDAP_OPT_SUCCESS))
+	     copy_global(c->ld, LDAP_OPT_X_TLS_PROTOCOL_MAX, true) != LDAP_OPT_SUCCESS ||
+	     protocol_limits(c->ld) != LDAP_OPT_SUCCESS))
 		r = lstop(c, "stopped-connectivity", "cannot set up TLS (trusting %s)", c->trust);
 	ldap_memfree(file);
 	ldap_memfree(dir);
@@ -480,7 +526,7 @@ int lconn_open(struct ldap_ctx *c)
 			return lstop(
 			    c, "stopped-connectivity",
 			    "cannot set up TLS (trusting %s; ldap.conf's TLS_CIPHER_SUITE, "
-			    "TLS_PROTOCOL_MIN and TLS_CRLFILE apply)%s%s",
+			    "TLS_PROTOCOL_MIN, TLS_PROTOCOL_MAX and TLS_CRLFILE apply)%s%s",
 			    c->trust, *d ? ": " : "", d);
 		}
 	}

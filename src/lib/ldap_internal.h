@@ -123,6 +123,7 @@ struct ldap_ctx {
 	 * made when first needed). */
 	struct attr_builder *ab;
 	char trust[600]; /* the CAs a TLS connection trusts, for messages */
+	char crl[300];   /* ", not revoked by TLS_CRLFILE '...'" when one is set, or empty */
 };
 
 /* ldap_delta.c: re-reads whole the groups in scope that list one of c->added (AD). */

@@ -11,7 +11,8 @@
 #  * TLS: ldaps:// and StartTLS with a certificate from an unknown CA are refused
 #    (stopped-connectivity); with ca_file both work; without ca_file the CAs that ldap.conf or
 #    the environment names are trusted, else only the system's; with ca_file a CA directory
-#    from the environment is not added to it; a wrong password is stopped-connectivity;
+#    from the environment is not added to it; ldap.conf's TLS_CIPHER_SUITE, TLS_CRLFILE,
+#    TLS_PROTOCOL_MIN and TLS_PROTOCOL_MAX apply; a wrong password is stopped-connectivity;
 #  * an oversized value (over 1 MiB) and a malformed objectGUID are per-object errors
 #    (completed-warnings, recorded in the run history), everything else is imported.
 set -euo pipefail
@@ -147,6 +148,41 @@ expect_stop stopped-error "ldaps:// without ca_file, TLS_CACERT names a missing 
 hs_assert_contains "$(field "$LAST_OUT" error)" "cannot read the CA file '$T/no-such-ca.pem'" \
     "the error names the file"
 unset LDAPTLS_CACERT
+# TLS_CRLFILE: a CRL of the slapd CA that revokes the server's certificate refuses it; one
+# that revokes nothing does not
+mkdir "$T/crl"
+: >"$T/crl/index.txt"
+echo 1000 >"$T/crl/crlnumber"
+printf '[ca]\ndefault_ca = d\n[d]\ndatabase = %s\ncrlnumber = %s\ndefault_md = sha256\ndefault_crl_days = 30\n' \
+    "$T/crl/index.txt" "$T/crl/crlnumber" >"$T/crl/ca.cnf"
+ca_args=(-batch -config "$T/crl/ca.cnf" -cert "$HS_SLAPD_CA" -keyfile "$D/tls/ca-key.pem")
+openssl ca "${ca_args[@]}" -gencrl -out "$T/crl/none.pem" 2>/dev/null
+openssl ca "${ca_args[@]}" -revoke "$D/tls/cert.pem" 2>/dev/null
+openssl ca "${ca_args[@]}" -gencrl -out "$T/crl/revoked.pem" 2>/dev/null
+out=$(LDAPTLS_CRLFILE=$T/crl/none.pem "$TOOL" -c "$T/tls.conf" --full) ||
+    hs_fail "ldaps:// with a CRL that revokes nothing: $out"
+hs_assert_eq "success adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" \
+    "TLS_CRLFILE revoking nothing: the certificate is accepted"
+LDAPTLS_CRLFILE=$T/crl/revoked.pem expect_stop stopped-connectivity \
+    "ldaps:// with TLS_CRLFILE revoking the server's certificate" "$T/tls.conf" --full
+hs_assert_contains "$(field "$LAST_OUT" error)" "not revoked by TLS_CRLFILE '$T/crl/revoked.pem'" \
+    "the error names the CRL"
+LDAPTLS_CRLFILE=$T/crl/revoked.pem expect_stop stopped-connectivity \
+    "StartTLS with TLS_CRLFILE revoking the server's certificate" "$T/stls.conf" --full
+# TLS_PROTOCOL_MIN and TLS_PROTOCOL_MAX (libldap on GnuTLS ignores them; the connector passes
+# them on in the priority string): TLS 1.3 at least works with this slapd, TLS 1.3 at least
+# and 1.2 at most leaves no version
+out=$(LDAPTLS_PROTOCOL_MIN=3.4 "$TOOL" -c "$T/tls.conf" --full) ||
+    hs_fail "ldaps:// with TLS_PROTOCOL_MIN 3.4: $out"
+hs_assert_eq "success adds=0 updates=0 deletes=0 errors=0" "$(counters "$out")" \
+    "TLS_PROTOCOL_MIN 3.4 (TLS 1.3) against a server that speaks it"
+LDAPTLS_PROTOCOL_MIN=3.4 LDAPTLS_PROTOCOL_MAX=3.3 expect_stop stopped-connectivity \
+    "ldaps:// with TLS_PROTOCOL_MIN 3.4 and TLS_PROTOCOL_MAX 3.3" "$T/tls.conf" --full
+hs_assert_contains "$(field "$LAST_OUT" error)" "priorities" \
+    "the error gives GnuTLS's reason (no protocol left)"
+LDAPTLS_CIPHER_SUITE=NORMAL:-VERS-TLS1.3 LDAPTLS_PROTOCOL_MIN=3.4 expect_stop \
+    stopped-connectivity "ldaps:// with TLS_CIPHER_SUITE without TLS 1.3 and TLS_PROTOCOL_MIN 3.4" \
+    "$T/tls.conf" --full
 export LDAPNOINIT=1
 conf "$T/badpw.conf" "uri = $HS_SLAPD_LDAPS_URI" "bind_password_file = $T/badpw" "include = $ROOT" \
     "ca_file = $HS_SLAPD_CA"
