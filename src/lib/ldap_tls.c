@@ -11,8 +11,10 @@
 /* The TLS handshake's own deadline. With a network timeout set, libldap 2.5 makes the socket
  * non-blocking for the handshake and then retries it without waiting and without a deadline
  * (OpenLDAP ITS#8047, fixed in 2.6.10): a server that accepts the connection and never answers
- * the handshake would keep the import spinning forever. A watchdog thread shuts the socket down
- * at the deadline; the handshake then reads end-of-file and fails. The socket is learnt from a
+ * the handshake would keep the import spinning forever. Unless the connection is "asynchronous":
+ * then it polls, up to the network timeout; that option is set for the handshake alone (below).
+ * A watchdog thread shuts the socket down at the deadline as well, whatever libldap does; the
+ * handshake then reads end-of-file and fails. The socket is learnt from a
  * connection callback (after the TCP connect, before TLS); libldap calls the delete callback
  * before it closes a socket, and the watchdog only shuts a socket down under the same lock, so
  * it never touches a descriptor that was closed (and perhaps reused) meanwhile. */
@@ -29,6 +31,16 @@ struct tls_guard {
 	struct timespec deadline; /* CLOCK_MONOTONIC */
 	int timeout_s;
 };
+
+/* libldap's "asynchronous connect" for the handshake alone: a handshake that must wait for the
+ * server then waits in poll(2) for at most the network timeout, instead of retrying at once in
+ * a loop that spins a core until the watchdog fires. The TCP connection before it is made
+ * synchronously (an asynchronous one would leave StartTLS's connect to the operation timeout),
+ * so the option is set once the connection exists and cleared after the handshake. */
+static void handshake_waits(LDAP *ld, bool on)
+{
+	(void)ldap_set_option(ld, LDAP_OPT_CONNECT_ASYNC, on ? LDAP_OPT_ON : LDAP_OPT_OFF);
+}
 
 static void guard_arm_locked(struct tls_guard *g)
 {
@@ -77,11 +89,13 @@ static int guard_add(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv, struct sockaddr *a
 	struct tls_guard *g = cb->lc_arg;
 	ber_socket_t fd = -1;
 
-	(void)ld;
 	(void)srv;
 	(void)addr;
 	if (ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) != 1)
 		return 0;
+	if (g->arm_on_add) /* ldaps://: the handshake follows (the option's lock is not held here)
+	                    */
+		handshake_waits(ld, true);
 	(void)pthread_mutex_lock(&g->lock);
 	if (!g->done) {
 		g->fd = fd;
@@ -198,6 +212,7 @@ static int start_tls(LDAP *ld, struct tls_guard *g)
 	if (rc != LDAP_SUCCESS)
 		return rc;
 	guard_arm(g);
+	handshake_waits(ld, true);
 	return ldap_install_tls(ld);
 }
 
@@ -210,5 +225,6 @@ int ltls_handshake(LDAP *ld, bool starttls, int timeout_s, int *ret_rc)
 	if (r < 0)
 		return r;
 	*ret_rc = starttls ? start_tls(ld, &g) : ldap_connect(ld);
+	handshake_waits(ld, false);
 	return guard_stop(&g, ld) ? 1 : 0;
 }
