@@ -1,6 +1,7 @@
 /* Text helpers for the expression module: a bounded string builder, UTF-8 walking, simple case
  * mapping that does not depend on the process locale, base64 and UTF-16LE conversion. */
 #include "expr_internal.h"
+#include "utf8_internal.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -131,38 +132,11 @@ int sbuf_finish(struct sbuf *b, struct expr_value **ret)
 
 uint32_t utf8_next(const char *s, size_t len, size_t *i)
 {
-	const unsigned char *p = (const unsigned char *)s + *i;
-	size_t left = len - *i, n;
-	uint32_t cp, min;
+	uint32_t cp;
+	size_t n = utf8_decode((const unsigned char *)s + *i, len - *i, &cp);
 
-	if (p[0] < 0x80) {
-		(*i)++;
-		return p[0];
-	}
-	if ((p[0] & 0xe0) == 0xc0) {
-		n = 2, cp = p[0] & 0x1f, min = 0x80;
-	} else if ((p[0] & 0xf0) == 0xe0) {
-		n = 3, cp = p[0] & 0x0f, min = 0x800;
-	} else if ((p[0] & 0xf8) == 0xf0) {
-		n = 4, cp = p[0] & 0x07, min = 0x10000;
-	} else {
-		(*i)++;
-		return 0xfffd;
-	}
-	if (left < n)
-		goto invalid;
-	for (size_t k = 1; k < n; k++) {
-		if ((p[k] & 0xc0) != 0x80)
-			goto invalid;
-		cp = (cp << 6) | (p[k] & 0x3f);
-	}
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-		goto invalid;
-	*i += n;
-	return cp;
-invalid:
-	(*i)++;
-	return 0xfffd;
+	*i += n ? n : 1;
+	return n ? cp : 0xfffd;
 }
 
 size_t utf8_encode(uint32_t cp, char out[4])

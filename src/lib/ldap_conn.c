@@ -20,6 +20,7 @@
 #include "hybridsync/conf.h"
 #include "hybridsync/store.h"
 #include "ldap_internal.h"
+#include "utf8_internal.h"
 
 #define NETWORK_TIMEOUT_S 10
 /* From the TCP connection (ldaps://) or the StartTLS answer to the end of the TLS handshake. */
@@ -787,31 +788,20 @@ static uint32_t fold_cp(uint32_t cp)
 	return (uint32_t)towlower_l(towupper_l((wint_t)cp, fold_locale), fold_locale);
 }
 
-/* The code point that ends at s[end - 1] (end > 0); *start: where it begins. */
+/* The code point that ends at s[end - 1] (end > 0); *start: where it begins. A byte that ends
+ * no valid sequence stands for itself (CP_RAW + byte), so that only equal bytes match it. */
 static uint32_t cp_before(const char *s, size_t end, size_t *start)
 {
 	const unsigned char *p = (const unsigned char *)s;
-	size_t i = end - 1, n;
-	uint32_t cp, min;
+	size_t i = end - 1;
+	uint32_t cp;
 
 	*start = end - 1;
 	if (p[i] < 0x80)
 		return p[i];
 	while (i > 0 && end - i < 4 && (p[i] & 0xc0) == 0x80)
 		i--;
-	if ((p[i] & 0xe0) == 0xc0)
-		n = 2, cp = p[i] & 0x1f, min = 0x80;
-	else if ((p[i] & 0xf0) == 0xe0)
-		n = 3, cp = p[i] & 0x0f, min = 0x800;
-	else if ((p[i] & 0xf8) == 0xf0)
-		n = 4, cp = p[i] & 0x07, min = 0x10000;
-	else
-		return CP_RAW + p[end - 1];
-	if (end - i != n)
-		return CP_RAW + p[end - 1];
-	for (size_t k = i + 1; k < end; k++)
-		cp = (cp << 6) | (p[k] & 0x3f);
-	if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+	if (utf8_decode(p + i, end - i, &cp) != end - i)
 		return CP_RAW + p[end - 1];
 	*start = i;
 	return cp;

@@ -187,6 +187,10 @@ static void test_under(void)
 	CHECK(ldn_is_under("cn=a,ou=\xff\xc3,dc=x", "ou=\xff\xc3,dc=x"));
 	CHECK(!ldn_is_under("cn=a,ou=\xfe,dc=x", "ou=\xff,dc=x"));
 	CHECK(!ldn_is_under("cn=a,ou=\xc3\xa4,dc=x", "ou=\xa4,dc=x"));
+	/* an overlong form is not the character it would spell; a surrogate matches only itself */
+	CHECK(!ldn_is_under("cn=a,ou=\xc0\xa1,dc=x", "ou=!,dc=x"));
+	CHECK(ldn_is_under("cn=a,ou=\xed\xa0\x80,dc=x", "ou=\xed\xa0\x80,dc=x"));
+	CHECK(!ldn_is_under("cn=a,ou=\xed\xa0\x81,dc=x", "ou=\xed\xa0\x80,dc=x"));
 }
 
 static void test_uuid(void)
