@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -397,6 +396,18 @@ static int copy_global(LDAP *ld, int option, bool is_int)
 	return rc;
 }
 
+/* Whether libldap's TLS is GnuTLS's (Debian's build) rather than OpenSSL's. */
+static bool tls_is_gnutls(void)
+{
+	char *pkg = NULL;
+	bool gnutls;
+
+	(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_PACKAGE, &pkg);
+	gnutls = pkg && strcasecmp(pkg, "GnuTLS") == 0;
+	ldap_memfree(pkg);
+	return gnutls;
+}
+
 /* libldap built on GnuTLS (Debian's) ignores TLS_PROTOCOL_MIN and TLS_PROTOCOL_MAX: there the
  * versions they exclude are taken out of the priority string it does apply (TLS_CIPHER_SUITE,
  * by default GnuTLS's "NORMAL"). 0, or LDAP_OPT_ERROR. */
@@ -410,7 +421,7 @@ static int protocol_limits(LDAP *ld)
 	    {LDAP_OPT_X_TLS_PROTOCOL_TLS1_1, "TLS1.1"}, {LDAP_OPT_X_TLS_PROTOCOL_TLS1_2, "TLS1.2"},
 	    {LDAP_OPT_X_TLS_PROTOCOL_TLS1_3, "TLS1.3"},
 	};
-	char *pkg = NULL, *suite = NULL, prio[1024];
+	char *suite = NULL, prio[1024];
 	int min = 0, max = 0, rc = LDAP_OPT_SUCCESS;
 	size_t len;
 
@@ -418,8 +429,7 @@ static int protocol_limits(LDAP *ld)
 	(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_PROTOCOL_MAX, &max);
 	if (min <= 0 && max <= 0)
 		return rc;
-	(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_PACKAGE, &pkg);
-	if (pkg && strcasecmp(pkg, "GnuTLS") == 0) {
+	if (tls_is_gnutls()) {
 		(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_CIPHER_SUITE, &suite);
 		len = (size_t)snprintf(prio, sizeof(prio), "%s", suite ? suite : "NORMAL");
 		for (size_t i = 0; i < sizeof(vers) / sizeof(vers[0]) && len < sizeof(prio); i++)
@@ -430,7 +440,6 @@ static int protocol_limits(LDAP *ld)
 		                        : LDAP_OPT_ERROR;
 	}
 	ldap_memfree(suite);
-	ldap_memfree(pkg);
 	return rc;
 }
 
@@ -450,7 +459,7 @@ static int tls_setup(struct ldap_ctx *c)
 
 	(void)ldap_get_option(NULL, LDAP_OPT_X_TLS_CRLFILE, &crl);
 	c->crl[0] = '\0';
-	if (crl)
+	if (crl && tls_is_gnutls()) /* the OpenSSL backend reads TLS_CRLCHECK instead */
 		snprintf(c->crl, sizeof(c->crl), ", not revoked by TLS_CRLFILE '%s'", crl);
 	ldap_memfree(crl);
 

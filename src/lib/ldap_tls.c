@@ -11,10 +11,9 @@
 /* The TLS handshake's own deadline. With a network timeout set, libldap 2.5 makes the socket
  * non-blocking for the handshake and then retries it without waiting and without a deadline
  * (OpenLDAP ITS#8047, fixed in 2.6.10): a server that accepts the connection and never answers
- * the handshake would keep the import spinning forever. Unless the connection is "asynchronous":
- * then it polls, up to the network timeout; that option is set for the handshake alone (below).
- * A watchdog thread shuts the socket down at the deadline as well, whatever libldap does; the
- * handshake then reads end-of-file and fails. The socket is learnt from a
+ * the handshake would keep the import spinning forever. So the handshake runs on a blocking
+ * socket (below), waiting in read(2), and a watchdog thread shuts the socket down at the
+ * deadline; the handshake then reads end-of-file and fails. The socket is learnt from a
  * connection callback (after the TCP connect, before TLS); libldap calls the delete callback
  * before it closes a socket, and the watchdog only shuts a socket down under the same lock, so
  * it never touches a descriptor that was closed (and perhaps reused) meanwhile. */
@@ -32,14 +31,26 @@ struct tls_guard {
 	int timeout_s;
 };
 
-/* libldap's "asynchronous connect" for the handshake alone: a handshake that must wait for the
- * server then waits in poll(2) for at most the network timeout, instead of retrying at once in
- * a loop that spins a core until the watchdog fires. The TCP connection before it is made
- * synchronously (an asynchronous one would leave StartTLS's connect to the operation timeout),
- * so the option is set once the connection exists and cleared after the handshake. */
+/* libldap's "asynchronous connect" option, for the handshake alone. libldap makes the socket
+ * non-blocking for a handshake with a network timeout unless the connection is asynchronous (it
+ * would have done so at the connect); the TCP connect, made synchronously, has left it blocking.
+ * So the handshake waits for the server in read(2) until the watchdog's deadline instead of
+ * retrying at once in a loop that spins a core. The TCP connect itself stays synchronous: an
+ * asynchronous one would leave StartTLS's connect to the 120 s operation timeout. */
 static void handshake_waits(LDAP *ld, bool on)
 {
 	(void)ldap_set_option(ld, LDAP_OPT_CONNECT_ASYNC, on ? LDAP_OPT_ON : LDAP_OPT_OFF);
+}
+
+/* After the handshake the connection is non-blocking, as libldap leaves a TLS connection made
+ * with a network timeout: a server that stops in the middle of a TLS record then leaves the
+ * reader waiting in poll(2), with its timeouts and its check for cancellation, not in read(2). */
+static void nonblocking(LDAP *ld)
+{
+	Sockbuf *sb = NULL;
+
+	if (ldap_get_option(ld, LDAP_OPT_SOCKBUF, &sb) == LDAP_OPT_SUCCESS && sb)
+		(void)ber_sockbuf_ctrl(sb, LBER_SB_OPT_SET_NONBLOCK, (void *)1);
 }
 
 static void guard_arm_locked(struct tls_guard *g)
@@ -226,5 +237,7 @@ int ltls_handshake(LDAP *ld, bool starttls, int timeout_s, int *ret_rc)
 		return r;
 	*ret_rc = starttls ? start_tls(ld, &g) : ldap_connect(ld);
 	handshake_waits(ld, false);
+	if (*ret_rc == LDAP_SUCCESS)
+		nonblocking(ld);
 	return guard_stop(&g, ld) ? 1 : 0;
 }
