@@ -712,10 +712,19 @@ bool ldn_is_normal(const char *dn, size_t len)
 			i++;
 		if (i >= len || dn[i++] != '=')
 			return false;
-		/* value: printable ASCII without specials, not starting with '#', inner spaces */
-		if (i >= len || !is_plain(dn[i]) || dn[i] == '#')
+		/* value: printable ASCII without specials, not starting with '#', inner spaces, and
+		 * valid UTF-8 beyond ASCII (the pretty form prints it as it is) */
+		if (i >= len || (!is_plain(dn[i]) && (unsigned char)dn[i] < 0x80) || dn[i] == '#')
 			return false;
 		while (i < len && dn[i] != ',') {
+			if ((unsigned char)dn[i] >= 0x80) {
+				uint32_t cp;
+				size_t n = utf8_decode((const unsigned char *)dn + i, len - i, &cp);
+				if (n == 0)
+					return false;
+				i += n;
+				continue;
+			}
 			if (dn[i] == ' ') {
 				if (i + 1 >= len || dn[i + 1] == ',')
 					return false; /* a trailing space is escaped */

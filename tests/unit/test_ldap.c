@@ -61,6 +61,8 @@ static void test_normal_form(void)
 	    "cn=a*b(c)d/e|f!g~h`i^j{k}l[m]n?o@p$q%r&s,dc=x",
 	    "cn=a_b-c.d:e,dc=x",
 	    "dc=x",
+	    "cn=Zo\xc3\xab,ou=\xc3\x84rzte,dc=x", /* UTF-8 is printed as it is */
+	    "cn=\xe2\x82\xac \xf0\x9f\x98\x80,dc=x",
 	};
 	static const char *other[] = {
 	    "",
@@ -73,7 +75,6 @@ static void test_normal_form(void)
 	    "cn=a+sn=b",
 	    "cn=a\\,b",
 	    "cn=a\\2Cb",
-	    "cn=Zo\xc3\xab",
 	    "cn=a,dc=x;ou=b",
 	    "cn=a,",
 	    "cn=",
@@ -81,6 +82,10 @@ static void test_normal_form(void)
 	    "cn=a,,dc=x",
 	    "cn= a",
 	    "cn=a\x01",
+	    "cn=a\xff",        /* not UTF-8 */
+	    "cn=\xc3",         /* cut short */
+	    "cn=\xc0\xa1",     /* overlong */
+	    "cn=\xed\xa0\x80", /* a surrogate */
 	    "cn=a<b",
 	    "cn=\"q\"",
 	    "cn=a ",
@@ -89,8 +94,36 @@ static void test_normal_form(void)
 	};
 	static const char *types[] = {"cn", "OU", "dc-2", "1.2.3", " cn", "cn ", "c_n"};
 	static const char *seps[] = {",", ",", ",", ", ", ";", "+", " ,"};
-	static const char alphabet[] = "abcdZZ9 #=+,\\;<>\"'.-*";
-	unsigned seed = 12345, n_fast = 0, n_parsed = 0;
+	static const char *pieces[] = {"a",
+	                               "b",
+	                               "c",
+	                               "d",
+	                               "Z",
+	                               "Z",
+	                               "9",
+	                               " ",
+	                               "#",
+	                               "=",
+	                               "+",
+	                               ",",
+	                               "\\",
+	                               ";",
+	                               "<",
+	                               ">",
+	                               "\"",
+	                               "'",
+	                               ".",
+	                               "-",
+	                               "*",
+	                               "\xc3\xa9",
+	                               "\xc3\x84",
+	                               "\xe2\x82\xac",
+	                               "\xf0\x9f\x98\x80",
+	                               "\xff",
+	                               "\xc3",
+	                               "\xed\xa0\x80",
+	                               "\xc0\xa1"};
+	unsigned seed = 12345, n_fast = 0, n_parsed = 0, n_utf8_fast = 0;
 
 #define RND(n) ((seed = seed * 1103515245u + 12345u), (seed >> 16) % (n))
 	for (size_t i = 0; i < sizeof(normal) / sizeof(normal[0]); i++) {
@@ -104,19 +137,22 @@ static void test_normal_form(void)
 	/* Random DNs made of the pieces that matter: whenever the fast path says "as it is",
 	 * libldap must agree, and ldn_normalize must give libldap's answer either way. */
 	for (int n = 0; n < 100000; n++) {
-		char dn[96] = "", *mine = NULL, *slow;
+		char dn[192] = "", *mine = NULL, *slow;
 		unsigned n_rdn = 1 + RND(3);
 		for (unsigned k = 0; k < n_rdn; k++) {
-			size_t len = strlen(dn), vlen = RND(7);
+			size_t vlen = RND(7);
 			if (k > 0)
 				strcat(dn, seps[RND(sizeof(seps) / sizeof(seps[0]))]);
 			strcat(dn, types[RND(sizeof(types) / sizeof(types[0]))]);
 			strcat(dn, "=");
-			len = strlen(dn);
 			for (size_t v = 0; v < vlen; v++)
-				dn[len + v] = alphabet[RND(sizeof(alphabet) - 1)];
-			dn[len + vlen] = '\0';
+				strcat(dn, pieces[RND(sizeof(pieces) / sizeof(pieces[0]))]);
 		}
+		for (const unsigned char *p = (const unsigned char *)dn; *p; p++)
+			if (*p >= 0x80) {
+				n_utf8_fast += ldn_is_normal(dn, strlen(dn));
+				break;
+			}
 		slow = slow_norm(dn);
 		n_fast += ldn_is_normal(dn, strlen(dn));
 		n_parsed += slow != NULL && !ldn_is_normal(dn, strlen(dn));
@@ -136,9 +172,11 @@ static void test_normal_form(void)
 #undef RND
 	/* Both paths were exercised. */
 	CHECK(n_fast > 1000);
+	CHECK(n_utf8_fast > 100);
 	CHECK(n_parsed > 1000);
-	printf("normal form: %u of 100000 random DNs took the fast path, %u were parsed\n", n_fast,
-	       n_parsed);
+	printf("normal form: %u of 100000 random DNs took the fast path (%u with UTF-8), %u were "
+	       "parsed\n",
+	       n_fast, n_utf8_fast, n_parsed);
 }
 
 /* Includes: one inside another is searched by the outer one; two that name the same OU (in
