@@ -304,8 +304,9 @@ class Auth:
             self.tokens[t] = past
         return len(self.tokens)
 
-    def check_bearer(self, header):
-        """None when the Authorization header carries a valid token, else the error message."""
+    def check_bearer(self, header, at=None):
+        """None when the Authorization header carries a token valid at time AT (default now),
+        else the error message."""
         if not header:
             return "Access token is empty."
         scheme, _, tok = header.partition(" ")
@@ -317,7 +318,7 @@ class Auth:
             if tok.count(".") != 2:
                 return "CompactToken parsing failed with error code: 80049217"
             return "Access token validation failure. Invalid audience."
-        if exp <= time.time():
+        if exp <= (time.time() if at is None else at):
             return "Lifetime validation failed, the token is expired."
         return None
 

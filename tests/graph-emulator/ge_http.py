@@ -34,7 +34,7 @@ def http_date():
 class Request:
     __slots__ = ("method", "target", "path", "query", "headers", "body", "scheme", "host",
                  "request_id", "client_request_id", "in_batch", "batch_rid", "batch_item",
-                 "conn", "started")
+                 "conn", "started", "arrived")
 
     def __init__(self, method, target, headers, body, scheme):
         self.method = method
@@ -53,6 +53,7 @@ class Request:
         self.client_request_id = None
         self.conn = None
         self.started = time.monotonic()
+        self.arrived = time.time()  # tokens are checked as of this time
 
     @property
     def base(self):

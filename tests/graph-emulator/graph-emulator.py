@@ -259,7 +259,7 @@ class App:
 
     def graph(self, req, is_write, entry):
         """(response, extra delay in ms from latency faults on batch items)."""
-        why = self.auth.check_bearer(req.headers.get("authorization"))
+        why = self.auth.check_bearer(req.headers.get("authorization"), req.arrived)
         if why is not None:
             self.stats.c["unauthorized_401"] += 1
             resp = self.error_response(req, GraphError(401, "InvalidAuthenticationToken", why))
