@@ -210,7 +210,8 @@ int store_bulk_repair(struct store *s)
  * entry apart and sorts them all in one list; with temporary files it fills runs of the page
  * cache's size (4 MiB here: the build reads the table once, in order), sorts each while it is
  * still in the CPU's caches and merges them: twice as fast, and the peak memory stays that of
- * an import. The runs go to an unlinked file under SQLITE_TMPDIR, TMPDIR or /var/tmp. */
+ * an import. The runs go to an unlinked file under SQLITE_TMPDIR, TMPDIR or /var/tmp; when none
+ * can be written, the build is made again in memory. */
 static int rebuild_index(struct store *s)
 {
 	char sql[64];
@@ -223,12 +224,16 @@ static int rebuild_index(struct store *s)
 	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
 		cache = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	if (cache != 0)
-		(void)sqlite3_exec(s->db, "PRAGMA cache_size = -4096", NULL, NULL, NULL);
+	if (cache != 0) {
+		snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", STORE_BULK_SORT_KIB);
+		(void)sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+	}
 	/* refused inside a transaction once temporary storage is open: the build still works */
 	(void)sqlite3_exec(s->db, "PRAGMA temp_store = FILE", NULL, NULL, NULL);
 	r = store_bulk_repair(s);
 	(void)sqlite3_exec(s->db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL);
+	if (r < 0) /* no temporary file (no writable directory, or it is full): in memory, slower */
+		r = store_bulk_repair(s);
 	if (cache != 0) {
 		snprintf(sql, sizeof(sql), "PRAGMA cache_size = %lld", (long long)cache);
 		(void)sqlite3_exec(s->db, sql, NULL, NULL, NULL);

@@ -35,6 +35,9 @@ struct store_bulk_slot {
  * whatever the directory's size. A variable so that tests can lower it. */
 #define STORE_BULK_MAP_MAX (64u << 20)
 extern size_t store_bulk_map_max;
+/* The page cache (KiB) while the reference index is rebuilt: the sorter's run size (SQLite's
+ * smallest is 250 pages, which is this). */
+#define STORE_BULK_SORT_KIB 4096
 #define STORE_BULK_ATTRS    4
 #define STORE_BULK_ATTR_MAX 64
 

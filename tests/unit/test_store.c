@@ -760,6 +760,88 @@ static void test_bulk_many_members(void)
 	store_close(s);
 }
 
+/* A VFS that can refuse temporary files (as when no directory for them can be written): the
+ * rebuild of the reference index after a bulk load then sorts in memory. */
+static sqlite3_vfs notemp_vfs, *base_vfs;
+static bool refuse_temp;
+static int temp_refused;
+
+static int notemp_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+	(void)vfs;
+	if (refuse_temp && (flags & (SQLITE_OPEN_TEMP_JOURNAL | SQLITE_OPEN_TEMP_DB))) {
+		temp_refused++;
+		return SQLITE_CANTOPEN;
+	}
+	return base_vfs->xOpen(base_vfs, name, f, flags, out);
+}
+
+static void test_bulk_rebuild_without_temp_files(void)
+{
+	/* 280,000 references: SQLite's sorter writes its runs of 250 pages (4 MiB here) to
+	 * temporary files only beyond that */
+	enum { USERS = 2000, GROUPS = 140 };
+	static char dns[USERS][32];
+	const char *members[USERS];
+	struct refs_seen seen = {0};
+	struct store *s;
+	int64_t ad, id, first = 0;
+	uint64_t n = 99;
+	size_t changes;
+
+	base_vfs = sqlite3_vfs_find(NULL);
+	notemp_vfs = *base_vfs;
+	notemp_vfs.zName = "hs-notemp";
+	notemp_vfs.xOpen = notemp_open;
+	notemp_vfs.pNext = NULL;
+	CHECK_INT_EQ(sqlite3_vfs_register(&notemp_vfs, 1), SQLITE_OK);
+	s = open_rw("bulknotemp.db");
+	refuse_temp = true;
+	store_get_connector(s, "ad", &ad);
+	CHECK_INT_EQ(store_cs_bulk_begin(s, ad), 1);
+	CHECK(store_begin(s) == 0);
+	for (int i = 0; i < USERS; i++) {
+		char anchor[16];
+		snprintf(anchor, sizeof(anchor), "u%d", i);
+		snprintf(dns[i], sizeof(dns[i]), "CN=User %d,DC=corp", i);
+		members[i] = dns[i];
+		CHECK(upsert(s, ad, anchor, dns[i], "user", NULL, 1, NULL, &id) == 0);
+		if (i == 0)
+			first = id;
+	}
+	for (int g = 0; g < GROUPS; g++) {
+		char anchor[16], dn[32];
+		snprintf(anchor, sizeof(anchor), "g%d", g);
+		snprintf(dn, sizeof(dn), "CN=G%d,DC=corp", g);
+		CHECK(upsert(s, ad, anchor, dn, "group", NULL, 1, NULL, &id) == 0);
+		changes = 0;
+		CHECK(store_cs_set_refs(s, id, "member", members, USERS, &changes) == 0);
+		CHECK_INT_EQ(changes, USERS);
+	}
+	CHECK(store_commit(s) == 0);
+	CHECK_INT_EQ(store_cs_bulk_end(s, &n), 0);
+	CHECK(temp_refused > 0); /* the sort did want a file */
+	refuse_temp = false;
+	CHECK_INT_EQ(n, 0);
+	/* the index is there and answers: every group lists the first user */
+	CHECK(store_cs_get_referrers(s, first, on_ref, &seen) == 0);
+	CHECK_INT_EQ(seen.resolved + seen.unresolved, GROUPS);
+	{
+		sqlite3_stmt *st;
+		CHECK(sqlite3_prepare_v2(
+		          s->db,
+		          "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND "
+		          "name = 'cs_refs_target'",
+		          -1, &st, NULL) == SQLITE_OK);
+		CHECK(sqlite3_step(st) == SQLITE_ROW);
+		CHECK_INT_EQ(sqlite3_column_int(st, 0), 1);
+		sqlite3_finalize(st);
+	}
+	store_close(s);
+	CHECK_INT_EQ(sqlite3_vfs_register(base_vfs, 1), SQLITE_OK);
+	CHECK_INT_EQ(sqlite3_vfs_unregister(&notemp_vfs), SQLITE_OK);
+}
+
 static void test_bulk(void)
 {
 	struct store *s[3] = {open_rw("bulk.db"), open_rw("nobulk.db"), open_rw("bulkmap.db")};
@@ -1565,6 +1647,7 @@ int main(void)
 	test_preencoded();
 	test_bulk();
 	test_bulk_many_members();
+	test_bulk_rebuild_without_temp_files();
 	test_export_memory();
 	test_mv();
 	test_exports();
