@@ -104,8 +104,8 @@ static int guard_add(LDAP *ld, Sockbuf *sb, LDAPURLDesc *srv, struct sockaddr *a
 	(void)addr;
 	if (ber_sockbuf_ctrl(sb, LBER_SB_OPT_GET_FD, &fd) != 1)
 		return 0;
-	if (g->arm_on_add) /* ldaps://: the handshake follows (the option's lock is not held here)
-	                    */
+	/* ldaps://: the handshake follows (libldap does not hold the options' lock here) */
+	if (g->arm_on_add)
 		handshake_waits(ld, true);
 	(void)pthread_mutex_lock(&g->lock);
 	if (!g->done) {
