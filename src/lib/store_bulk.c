@@ -14,6 +14,7 @@
 	" WHERE target_cs_id <> 0"
 
 size_t store_bulk_map_max = STORE_BULK_MAP_MAX;
+int64_t store_bulk_cache_kib = STORE_BULK_CACHE_KIB;
 
 static int fold(int ch)
 {
@@ -67,6 +68,44 @@ void store_bulk_forget(struct store *s)
 	s->bulk.n_last_attrs = 0;
 }
 
+/* The value a pragma reads (cache_size: pages, or -KiB); 0 when it cannot be read. */
+static int64_t pragma_get(struct store *s, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v = 0;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+/* A setting only: sqlite3_exec leaves the store's error message as it is. */
+static void cache_set(struct store *s, int64_t v)
+{
+	char sql[64];
+
+	snprintf(sql, sizeof(sql), "PRAGMA cache_size = %lld", (long long)v);
+	(void)sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+}
+
+/* Sets the load's page cache for the objects added so far (see STORE_BULK_CACHE_KIB). */
+static void bulk_cache_adjust(struct store *s)
+{
+	struct store_bulk *b = &s->bulk;
+	int64_t kib = (int64_t)(b->added * STORE_BULK_CACHE_PER_OBJECT / 1024);
+
+	if (kib < store_bulk_cache_kib)
+		kib = store_bulk_cache_kib;
+	if (kib > b->cache_max_kib)
+		kib = b->cache_max_kib;
+	if (b->cache == 0 || kib == b->cache_kib)
+		return;
+	cache_set(s, -kib);
+	b->cache_kib = kib;
+}
+
 static struct store_bulk_slot *find_slot(struct store_bulk *b, uint64_t h, const char *dn)
 {
 	size_t i = (size_t)h & (b->cap - 1);
@@ -104,6 +143,8 @@ int store_bulk_added(struct store *s, const char *dn, int64_t id)
 
 	b->last_id = id;
 	b->n_last_attrs = 0;
+	if (++b->added % STORE_BULK_CACHE_STEP == 0)
+		bulk_cache_adjust(s);
 	if (!b->map_ok || !dn)
 		return 0;
 	len = strlen(dn) + 1;
@@ -211,33 +252,22 @@ int store_bulk_repair(struct store *s)
  * cache's size (4 MiB here: the build reads the table once, in order), sorts each while it is
  * still in the CPU's caches and merges them: twice as fast, and the peak memory stays that of
  * an import. The runs go to an unlinked file under SQLITE_TMPDIR, TMPDIR or /var/tmp; when none
- * can be written, the build is made again in memory. */
-static int rebuild_index(struct store *s)
+ * can be written, the build is made again in memory. The page cache is then set to `cache`
+ * (0: left as it is). */
+static int rebuild_index(struct store *s, int64_t cache)
 {
-	char sql[64];
-	sqlite3_stmt *st = NULL;
-	int64_t cache = 0;
-	int rc, r;
+	int r;
 
-	/* Settings only: sqlite3_exec leaves the store's error message to the build. */
-	rc = sqlite3_prepare_v2(s->db, "PRAGMA cache_size", -1, &st, NULL);
-	if (rc == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-		cache = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	if (cache != 0) {
-		snprintf(sql, sizeof(sql), "PRAGMA cache_size = -%d", STORE_BULK_SORT_KIB);
-		(void)sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-	}
+	if (cache != 0)
+		cache_set(s, -STORE_BULK_SORT_KIB);
 	/* refused inside a transaction once temporary storage is open: the build still works */
 	(void)sqlite3_exec(s->db, "PRAGMA temp_store = FILE", NULL, NULL, NULL);
 	r = store_bulk_repair(s);
 	(void)sqlite3_exec(s->db, "PRAGMA temp_store = MEMORY", NULL, NULL, NULL);
 	if (r < 0) /* no temporary file (no writable directory, or it is full): in memory, slower */
 		r = store_bulk_repair(s);
-	if (cache != 0) {
-		snprintf(sql, sizeof(sql), "PRAGMA cache_size = %lld", (long long)cache);
-		(void)sqlite3_exec(s->db, sql, NULL, NULL, NULL);
-	}
+	if (cache != 0)
+		cache_set(s, cache);
 	return r;
 }
 
@@ -296,16 +326,25 @@ int store_cs_bulk_begin(struct store *s, int64_t connector_id)
 			memcpy(s->errmsg, err, sizeof(err));
 		}
 	}
-	if (r == 1)
-		s->bulk = (struct store_bulk){
-		    .connector_id = connector_id, .map_ok = true, .fk_off = fk_off};
+	if (r == 1) {
+		s->bulk = (struct store_bulk){.connector_id = connector_id,
+		                              .map_ok = true,
+		                              .fk_off = fk_off,
+		                              .cache = pragma_get(s, "PRAGMA cache_size")};
+		if (s->bulk.cache < 0)
+			s->bulk.cache_max_kib = -s->bulk.cache;
+		else
+			s->bulk.cache_max_kib =
+			    s->bulk.cache * pragma_get(s, "PRAGMA page_size") / 1024;
+		bulk_cache_adjust(s);
+	}
 	return r;
 }
 
 int store_cs_bulk_end(struct store *s, uint64_t *ret_resolved)
 {
 	char err[sizeof(s->errmsg)];
-	int64_t connector_id;
+	int64_t connector_id, cache;
 	uint64_t n = 0;
 	bool fk_off;
 	int r, e;
@@ -314,17 +353,20 @@ int store_cs_bulk_end(struct store *s, uint64_t *ret_resolved)
 		return -EINVAL;
 	connector_id = s->bulk.connector_id;
 	fk_off = s->bulk.fk_off;
+	cache = s->bulk.cache;
 	store_bulk_free(s);
 	if (!connector_id) {
 		if (ret_resolved)
 			*ret_resolved = 0;
 		return 0;
 	}
+	if (cache != 0)
+		cache_set(s, cache); /* the load's is small for a query over every reference */
 	/* Resolve first: the rows change before the index is built from them. */
 	r = store_cs_resolve_refs(s, connector_id, &n);
 	if (r < 0)
 		memcpy(err, s->errmsg, sizeof(err)); /* the first error is the one reported */
-	e = rebuild_index(s);
+	e = rebuild_index(s, cache);
 	if (r >= 0 && e < 0) {
 		r = e;
 		memcpy(err, s->errmsg, sizeof(err));

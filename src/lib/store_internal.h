@@ -38,6 +38,15 @@ extern size_t store_bulk_map_max;
 /* The page cache (KiB) while the reference index is rebuilt: the sorter's run size (SQLite's
  * smallest is 250 pages, which is this). */
 #define STORE_BULK_SORT_KIB 4096
+/* The page cache during a load: STORE_BULK_CACHE_KIB, or STORE_BULK_CACHE_PER_OBJECT bytes per
+ * object added so far when that is more, up to the store's own setting. A load appends to its
+ * tables and inserts at random into the anchor and DN indexes of cs_objects (about 100 bytes an
+ * object): pages beyond those are seldom read again, and each page the cache adds is fresh
+ * memory for the kernel to fault in. */
+#define STORE_BULK_CACHE_KIB        16384
+#define STORE_BULK_CACHE_PER_OBJECT 128
+#define STORE_BULK_CACHE_STEP       8192 /* objects between two adjustments */
+extern int64_t store_bulk_cache_kib;     /* STORE_BULK_CACHE_KIB; tests lower it */
 #define STORE_BULK_ATTRS    4
 #define STORE_BULK_ATTR_MAX 64
 
@@ -45,6 +54,10 @@ struct store_bulk {
 	int64_t connector_id; /* 0: not bulk loading */
 	bool map_ok;          /* the map knows every object of the connector */
 	bool fk_off;          /* foreign keys are off for the load (turned back on at the end) */
+	int64_t cache;        /* the page cache setting to go back to (PRAGMA cache_size's value) */
+	int64_t cache_max_kib; /* that setting in KiB: the load's cache stays under it */
+	int64_t cache_kib;     /* the load's page cache now (0: left as it was) */
+	uint64_t added;        /* objects the load added */
 	struct store_bulk_slot *slots;
 	size_t n, cap; /* cap: a power of two */
 	char *arena;

@@ -639,6 +639,19 @@ static void test_migrate_refs(void)
 
 /* --- bulk loading of an empty connector space ---------------------------------------------- */
 
+/* A pragma's value on the store's connection. */
+static int64_t pragma_int(struct store *s, const char *sql)
+{
+	sqlite3_stmt *st;
+	int64_t v;
+
+	CHECK(sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) == SQLITE_OK);
+	CHECK(sqlite3_step(st) == SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
 /* One first full import, with or without the bulk path; the ids of the objects in ret_ids.
  * at_end: how many references the bulk path resolves at its end. */
 static void bulk_scenario(struct store *s, int64_t ad, bool bulk, uint64_t at_end,
@@ -655,9 +668,12 @@ static void bulk_scenario(struct store *s, int64_t ad, bool bulk, uint64_t at_en
 	const char *old_dn[] = {"CN=Eve,DC=corp", "CN=Rolled,DC=corp", "CN=Eve2,DC=corp"};
 
 	attr_set_add_string(a, "cn", "x");
+	CHECK_INT_EQ(pragma_int(s, "PRAGMA cache_size"), -65536);
 	if (bulk) {
 		CHECK_INT_EQ(store_cs_bulk_begin(s, ad), 1);
 		CHECK_INT_EQ(store_cs_bulk_begin(s, ad), -EBUSY);
+		/* a load runs with a smaller page cache */
+		CHECK_INT_EQ(pragma_int(s, "PRAGMA cache_size"), -STORE_BULK_CACHE_KIB);
 	}
 	CHECK(store_begin(s) == 0);
 	CHECK(upsert(s, ad, "a", "CN=Alice,DC=corp", "user", a, 1, &res, &ret_ids[0]) == 0);
@@ -695,7 +711,8 @@ static void bulk_scenario(struct store *s, int64_t ad, bool bulk, uint64_t at_en
 	CHECK(store_commit(s) == 0);
 
 	CHECK(store_cs_bulk_end(s, &n) == 0);
-	CHECK_INT_EQ(n, bulk ? at_end : 0); /* else in resolve_refs */
+	CHECK_INT_EQ(pragma_int(s, "PRAGMA cache_size"), -65536); /* the store's again */
+	CHECK_INT_EQ(n, bulk ? at_end : 0);                       /* else in resolve_refs */
 	CHECK(store_cs_resolve_refs(s, ad, &n) == 0);
 	CHECK_INT_EQ(n, bulk ? 0 : 2);
 	CHECK_INT_EQ(store_cs_bulk_end(s, NULL), 0); /* not bulk loading: nothing */
@@ -757,6 +774,38 @@ static void test_bulk_many_members(void)
 	CHECK_INT_EQ(seen.resolved, N);
 	CHECK_INT_EQ(seen.unresolved, 1);
 	CHECK_INT_EQ(seen.sum, sum); /* each to its own object */
+	store_close(s);
+}
+
+/* A load's page cache starts small and grows with the objects it adds, up to the store's. */
+static void test_bulk_cache_grows(void)
+{
+	struct store *s = open_rw("bulkcache.db");
+	int64_t ad;
+
+	store_get_connector(s, "ad", &ad);
+	store_bulk_cache_kib = 1024;
+	CHECK(store_exec(s, "PRAGMA cache_size = -2560") == 0); /* the store's, for this test */
+	CHECK_INT_EQ(store_cs_bulk_begin(s, ad), 1);
+	CHECK_INT_EQ(pragma_int(s, "PRAGMA cache_size"), -1024);
+	CHECK(store_begin(s) == 0);
+	for (int i = 1; i <= 3 * STORE_BULK_CACHE_STEP; i++) {
+		char anchor[16], dn[32];
+		snprintf(anchor, sizeof(anchor), "u%d", i);
+		snprintf(dn, sizeof(dn), "CN=User %d,DC=corp", i);
+		CHECK(upsert(s, ad, anchor, dn, "user", NULL, 1, NULL, NULL) == 0);
+		if (i == STORE_BULK_CACHE_STEP) /* 1 MiB of the allowance: not more yet */
+			CHECK_INT_EQ(pragma_int(s, "PRAGMA cache_size"), -1024);
+		if (i == 2 * STORE_BULK_CACHE_STEP)
+			CHECK_INT_EQ(pragma_int(s, "PRAGMA cache_size"),
+			             -2 * STORE_BULK_CACHE_STEP * STORE_BULK_CACHE_PER_OBJECT /
+			                 1024);
+	}
+	CHECK_INT_EQ(pragma_int(s, "PRAGMA cache_size"), -2560); /* never above the store's */
+	CHECK(store_commit(s) == 0);
+	CHECK_INT_EQ(store_cs_bulk_end(s, NULL), 0);
+	CHECK_INT_EQ(pragma_int(s, "PRAGMA cache_size"), -2560);
+	store_bulk_cache_kib = STORE_BULK_CACHE_KIB;
 	store_close(s);
 }
 
@@ -973,14 +1022,7 @@ static void test_bulk(void)
 		CHECK(store_cs_bulk_end(s[0], NULL) == 0);
 		CHECK(store_commit(s[0]) == 0);
 		CHECK(store_exec(s[0], "PRAGMA foreign_key_check") == 0);
-		{
-			sqlite3_stmt *st;
-			CHECK(sqlite3_prepare_v2(s[0]->db, "PRAGMA foreign_keys", -1, &st, NULL) ==
-			      SQLITE_OK);
-			CHECK(sqlite3_step(st) == SQLITE_ROW);
-			CHECK_INT_EQ(sqlite3_column_int(st, 0), 1);
-			sqlite3_finalize(st);
-		}
+		CHECK_INT_EQ(pragma_int(s[0], "PRAGMA foreign_keys"), 1);
 		store_close(s[0]);
 	}
 }
@@ -1648,6 +1690,7 @@ int main(void)
 	test_bulk();
 	test_bulk_many_members();
 	test_bulk_rebuild_without_temp_files();
+	test_bulk_cache_grows();
 	test_export_memory();
 	test_mv();
 	test_exports();
