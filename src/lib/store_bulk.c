@@ -5,6 +5,8 @@
 #include "store_internal.h"
 
 #include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,10 +49,29 @@ static bool dn_equal(const char *a, const char *b)
 	return fold((unsigned char)*a) == fold((unsigned char)*b);
 }
 
+/* The map's memory: slots, entries and parents. */
+static void map_free(struct store_bulk *b)
+{
+	for (size_t i = 0; i < b->n_blocks; i++)
+		free(b->blocks[i]);
+	for (uint32_t i = 0; i < b->n_parents; i++)
+		free(b->parents[i]);
+	free(b->slots);
+	free(b->blocks);
+	free(b->parents);
+	free(b->parent_slots);
+	b->slots = NULL;
+	b->blocks = NULL;
+	b->parents = NULL;
+	b->parent_slots = NULL;
+	b->n = b->cap = b->n_blocks = b->blocks_cap = b->block_used = 0;
+	b->n_parents = b->parents_cap = 0;
+	b->parent_cap = b->parent_bytes = 0;
+}
+
 void store_bulk_free(struct store *s)
 {
-	free(s->bulk.slots);
-	free(s->bulk.arena);
+	map_free(&s->bulk);
 	s->bulk = (struct store_bulk){0};
 }
 
@@ -58,11 +79,7 @@ void store_bulk_forget(struct store *s)
 {
 	if (!s->bulk.connector_id)
 		return;
-	free(s->bulk.slots);
-	free(s->bulk.arena);
-	s->bulk.slots = NULL;
-	s->bulk.arena = NULL;
-	s->bulk.n = s->bulk.cap = s->bulk.arena_len = s->bulk.arena_cap = 0;
+	map_free(&s->bulk);
 	s->bulk.map_ok = false;
 	s->bulk.last_id = 0;
 	s->bulk.n_last_attrs = 0;
@@ -106,17 +123,75 @@ static void bulk_cache_adjust(struct store *s)
 	b->cache_kib = kib;
 }
 
-static struct store_bulk_slot *find_slot(struct store_bulk *b, uint64_t h, const char *dn)
+/* An entry of the map: the object's id and its DN's first RDN, the rest of the DN being the
+ * parent's name (none: the DN has no unescaped comma). A query matches when it is the RDN, a
+ * comma and the parent, under ASCII folding: the whole DN, wherever the split. */
+struct bulk_entry {
+	int64_t id;
+	uint32_t parent;
+	char rdn[];
+};
+#define NO_PARENT       UINT32_MAX
+#define UNITS_PER_BLOCK (STORE_BULK_BLOCK / STORE_BULK_ALIGN)
+
+/* The comma that ends the first RDN (RFC 4514 escapes skipped, so that every "CN=Last\, First"
+ * of a container shares its parent); NULL when none. */
+static const char *first_comma(const char *dn)
 {
-	size_t i = (size_t)h & (b->cap - 1);
+	for (; *dn; dn++) {
+		if (*dn == '\\' && dn[1])
+			dn++;
+		else if (*dn == ',')
+			return dn;
+	}
+	return NULL;
+}
+
+static uint32_t hash32(const char *dn)
+{
+	uint32_t h = (uint32_t)dn_hash(dn);
+	return h ? h : 1;
+}
+
+static struct bulk_entry *entry_at(const struct store_bulk *b, uint32_t ent)
+{
+	return (struct bulk_entry *)(b->blocks[ent / UNITS_PER_BLOCK] +
+	                             (size_t)(ent % UNITS_PER_BLOCK) * STORE_BULK_ALIGN);
+}
+
+static bool entry_is(const struct store_bulk *b, const struct bulk_entry *e, const char *dn)
+{
+	const char *p = e->rdn;
+
+	for (; *p && fold((unsigned char)*p) == fold((unsigned char)*dn); p++, dn++)
+		;
+	if (*p)
+		return false;
+	if (e->parent == NO_PARENT)
+		return *dn == '\0';
+	return *dn == ',' && dn_equal(b->parents[e->parent], dn + 1);
+}
+
+static struct store_bulk_slot *find_slot(struct store_bulk *b, uint32_t h, const char *dn)
+{
+	size_t i = h & (b->cap - 1);
 
 	for (;; i = (i + 1) & (b->cap - 1)) {
 		struct store_bulk_slot *sl = &b->slots[i];
-		if (sl->hash == 0 || (sl->hash == h && dn_equal(b->arena + sl->off, dn)))
+		if (sl->hash == 0 || (sl->hash == h && entry_is(b, entry_at(b, sl->ent), dn)))
 			return sl;
 	}
 }
 
+/* The memory the map would take with `slots` slots and one more block. */
+static size_t map_bytes(const struct store_bulk *b, size_t slots, bool new_block)
+{
+	return slots * sizeof(*b->slots) + (b->n_blocks + new_block) * STORE_BULK_BLOCK +
+	       b->parent_cap * sizeof(*b->parent_slots) + b->parents_cap * sizeof(*b->parents) +
+	       b->parent_bytes;
+}
+
+/* Doubles the slots: each moves by the hash it keeps. */
 static int grow(struct store_bulk *b)
 {
 	size_t cap = b->cap ? b->cap * 2 : 4096;
@@ -125,21 +200,104 @@ static int grow(struct store_bulk *b)
 
 	if (!slots)
 		return -ENOMEM;
+	for (size_t i = 0; i < old_cap; i++) {
+		if (!old[i].hash)
+			continue;
+		size_t j = old[i].hash & (cap - 1);
+		while (slots[j].hash)
+			j = (j + 1) & (cap - 1);
+		slots[j] = old[i];
+	}
 	b->slots = slots;
 	b->cap = cap;
-	for (size_t i = 0; i < old_cap; i++)
-		if (old[i].hash)
-			*find_slot(b, old[i].hash, b->arena + old[i].off) = old[i];
 	free(old);
 	return 0;
+}
+
+/* The index of a parent name, added when new; -ENOMEM when out of memory or budget. */
+static int64_t parent_index(struct store_bulk *b, const char *name)
+{
+	uint32_t h = hash32(name);
+	size_t i, len = strlen(name) + 1;
+
+	if (b->parent_cap) {
+		for (i = h & (b->parent_cap - 1); b->parent_slots[i];
+		     i = (i + 1) & (b->parent_cap - 1))
+			if (dn_equal(b->parents[b->parent_slots[i] - 1], name))
+				return b->parent_slots[i] - 1;
+	}
+	if (b->n_parents >= NO_PARENT - 1)
+		return -ENOMEM;
+	if ((size_t)(b->n_parents + 1) * 2 > b->parent_cap) { /* both tables double */
+		size_t cap = b->parent_cap ? b->parent_cap * 2 : 64;
+		uint32_t *slots = calloc(cap, sizeof(*slots));
+		char **names = slots ? realloc(b->parents, cap / 2 * sizeof(*names)) : NULL;
+		if (!names) {
+			free(slots);
+			return -ENOMEM;
+		}
+		b->parents = names;
+		b->parents_cap = (uint32_t)(cap / 2);
+		for (uint32_t k = 0; k < b->n_parents; k++) {
+			size_t j = hash32(names[k]) & (cap - 1);
+			while (slots[j])
+				j = (j + 1) & (cap - 1);
+			slots[j] = k + 1;
+		}
+		free(b->parent_slots);
+		b->parent_slots = slots;
+		b->parent_cap = cap;
+	}
+	if (map_bytes(b, b->cap, false) + len > store_bulk_map_max)
+		return -ENOMEM;
+	b->parents[b->n_parents] = strdup(name);
+	if (!b->parents[b->n_parents])
+		return -ENOMEM;
+	b->parent_bytes += len;
+	for (i = h & (b->parent_cap - 1); b->parent_slots[i]; i = (i + 1) & (b->parent_cap - 1))
+		;
+	b->parent_slots[i] = ++b->n_parents;
+	return b->n_parents - 1;
+}
+
+/* Room for an entry of `size` bytes; its place in *ret_ent. NULL: out of memory or budget. */
+static struct bulk_entry *entry_new(struct store_bulk *b, size_t size, uint32_t *ret_ent)
+{
+	if (size > STORE_BULK_BLOCK)
+		return NULL;
+	if (b->n_blocks == 0 || b->block_used + size > STORE_BULK_BLOCK) {
+		if ((b->n_blocks + 1) * (size_t)UNITS_PER_BLOCK > UINT32_MAX ||
+		    map_bytes(b, b->cap, true) > store_bulk_map_max)
+			return NULL;
+		if (b->n_blocks == b->blocks_cap) {
+			size_t cap = b->blocks_cap ? b->blocks_cap * 2 : 16;
+			char **v = realloc(b->blocks, cap * sizeof(*v));
+			if (!v)
+				return NULL;
+			b->blocks = v;
+			b->blocks_cap = cap;
+		}
+		b->blocks[b->n_blocks] = malloc(STORE_BULK_BLOCK);
+		if (!b->blocks[b->n_blocks])
+			return NULL;
+		b->n_blocks++;
+		b->block_used = 0;
+	}
+	*ret_ent =
+	    (uint32_t)((b->n_blocks - 1) * UNITS_PER_BLOCK + b->block_used / STORE_BULK_ALIGN);
+	b->block_used += size;
+	return entry_at(b, *ret_ent);
 }
 
 int store_bulk_added(struct store *s, const char *dn, int64_t id)
 {
 	struct store_bulk *b = &s->bulk;
 	struct store_bulk_slot *sl;
-	size_t len, arena_cap, slots_cap;
-	uint64_t h;
+	struct bulk_entry *e;
+	const char *comma;
+	size_t rdn_len, size;
+	int64_t parent = NO_PARENT;
+	uint32_t h, ent;
 
 	b->last_id = id;
 	b->n_last_attrs = 0;
@@ -147,29 +305,29 @@ int store_bulk_added(struct store *s, const char *dn, int64_t id)
 		bulk_cache_adjust(s);
 	if (!b->map_ok || !dn)
 		return 0;
-	len = strlen(dn) + 1;
-	arena_cap = b->arena_cap ? b->arena_cap : 1u << 20;
-	while (arena_cap < b->arena_len + len)
-		arena_cap *= 2;
-	slots_cap = (b->n + 1) * 2 > b->cap ? (b->cap ? b->cap * 2 : 4096) : b->cap;
-	if (slots_cap * sizeof(*b->slots) + arena_cap > store_bulk_map_max)
-		goto nomem; /* over budget */
-	if (slots_cap != b->cap && grow(b) < 0)
-		goto nomem;
-	h = dn_hash(dn);
+	if ((b->n + 1) * 4 > b->cap * 3) { /* at most three slots in four used */
+		if (map_bytes(b, b->cap ? b->cap * 2 : 4096, false) > store_bulk_map_max ||
+		    grow(b) < 0)
+			goto nomem;
+	}
+	h = hash32(dn);
 	sl = find_slot(b, h, dn);
 	if (sl->hash)
 		return 0; /* the first object with the DN has the lowest id: it stays */
-	if (arena_cap != b->arena_cap) {
-		char *a = realloc(b->arena, arena_cap);
-		if (!a)
-			goto nomem;
-		b->arena = a;
-		b->arena_cap = arena_cap;
-	}
-	memcpy(b->arena + b->arena_len, dn, len);
-	*sl = (struct store_bulk_slot){.hash = h, .id = id, .off = b->arena_len};
-	b->arena_len += len;
+	comma = first_comma(dn);
+	rdn_len = comma ? (size_t)(comma - dn) : strlen(dn);
+	if (comma && (parent = parent_index(b, comma + 1)) < 0)
+		goto nomem;
+	size = offsetof(struct bulk_entry, rdn) + rdn_len + 1;
+	size = (size + STORE_BULK_ALIGN - 1) / STORE_BULK_ALIGN * STORE_BULK_ALIGN;
+	e = entry_new(b, size, &ent);
+	if (!e)
+		goto nomem;
+	e->id = id;
+	e->parent = (uint32_t)parent;
+	memcpy(e->rdn, dn, rdn_len);
+	e->rdn[rdn_len] = '\0';
+	*sl = (struct store_bulk_slot){.hash = h, .ent = ent};
 	b->n++;
 	return 0;
 nomem:
@@ -187,7 +345,7 @@ nomem:
 void store_bulk_lookup_many(struct store *s, const char *const *dns, size_t n, int64_t *ret_ids)
 {
 	struct store_bulk *b = &s->bulk;
-	uint64_t h[LOOKUP_AHEAD]; /* the hashes of DNs i - LOOKUP_AHEAD + 1 .. i */
+	uint32_t h[LOOKUP_AHEAD]; /* the hashes of DNs i - LOOKUP_AHEAD + 1 .. i */
 	size_t mask = b->cap - 1;
 
 	if (!b->map_ok || b->n == 0) {
@@ -199,18 +357,18 @@ void store_bulk_lookup_many(struct store *s, const char *const *dns, size_t n, i
 		if (i >= LOOKUP_AHEAD) {
 			size_t j = i - LOOKUP_AHEAD;
 			struct store_bulk_slot *sl = find_slot(b, h[j % LOOKUP_AHEAD], dns[j]);
-			ret_ids[j] = sl->hash ? sl->id : 0;
+			ret_ids[j] = sl->hash ? entry_at(b, sl->ent)->id : 0;
 		}
 		if (i < n) {
-			h[i % LOOKUP_AHEAD] = dn_hash(dns[i]);
+			h[i % LOOKUP_AHEAD] = hash32(dns[i]);
 			__builtin_prefetch(&b->slots[h[i % LOOKUP_AHEAD] & mask]);
 		}
-		/* halfway: the slot has arrived, fetch the name it points to */
+		/* halfway: the slot has arrived, fetch the entry it points to */
 		if (i >= LOOKUP_AHEAD / 2 && i - LOOKUP_AHEAD / 2 < n) {
 			size_t k = i - LOOKUP_AHEAD / 2;
 			const struct store_bulk_slot *sl = &b->slots[h[k % LOOKUP_AHEAD] & mask];
 			if (sl->hash)
-				__builtin_prefetch(b->arena + sl->off);
+				__builtin_prefetch(entry_at(b, sl->ent));
 		}
 	}
 }

@@ -23,16 +23,20 @@ struct store_index_attr {
 };
 
 /* Bulk loading of an empty connector space (store_bulk.c): a map from DN (ASCII case folded)
- * to the id of the first object added with it, so references resolve without a query. */
+ * to the id of the first object added with it, so references resolve without a query. A slot
+ * holds the low 32 bits of the DN's hash (never 0: 0 is a free slot) and where its entry is.
+ * An entry holds the id and the DN's first RDN; the rest of the DN, shared by every object
+ * of a container, is stored once in a table of parents. */
 struct store_bulk_slot {
-	uint64_t hash; /* 0: free */
-	int64_t id;
-	size_t off; /* the DN in the arena */
+	uint32_t hash;
+	uint32_t ent; /* the entry, in STORE_BULK_ALIGN units from the start of the blocks */
 };
+#define STORE_BULK_ALIGN 8
+#define STORE_BULK_BLOCK (1u << 20) /* entries are written into blocks of this size */
 
-/* The bulk DN map's budget (slots and names, about 110 bytes an object): beyond it the map is
- * forgotten and references are resolved by a query at the end, so memory stays bounded
- * whatever the directory's size. A variable so that tests can lower it. */
+/* The bulk DN map's budget (slots, entries and parents, about 50 bytes an object): beyond it
+ * the map is forgotten and references are resolved by a query at the end, so memory stays
+ * bounded whatever the directory's size. A variable so that tests can lower it. */
 #define STORE_BULK_MAP_MAX (64u << 20)
 extern size_t store_bulk_map_max;
 /* The page cache (KiB) while the reference index is rebuilt: the sorter's run size (SQLite's
@@ -59,9 +63,16 @@ struct store_bulk {
 	int64_t cache_kib;     /* the load's page cache now (0: left as it was) */
 	uint64_t added;        /* objects the load added */
 	struct store_bulk_slot *slots;
-	size_t n, cap; /* cap: a power of two */
-	char *arena;
-	size_t arena_len, arena_cap;
+	size_t n, cap;   /* cap: a power of two */
+	char **blocks;   /* of STORE_BULK_BLOCK bytes */
+	size_t n_blocks; /* allocated; the last one is filled up to block_used */
+	size_t blocks_cap;
+	size_t block_used;
+	char **parents; /* the DNs' parts after their first RDN, by index */
+	uint32_t n_parents, parents_cap;
+	uint32_t *parent_slots; /* index + 1 (0: free), by hash; a power of two */
+	size_t parent_cap;
+	size_t parent_bytes; /* the parents' names */
 	/* The object last added by the bulk path and the reference attributes already written
 	 * for it: only a first store_cs_set_refs per attribute may skip the merge. */
 	int64_t last_id;

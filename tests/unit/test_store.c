@@ -777,6 +777,66 @@ static void test_bulk_many_members(void)
 	store_close(s);
 }
 
+/* The bulk DN map itself, with more DNs than one block of entries and one table of slots
+ * holds: each is found under any ASCII case, near misses are not, and past its budget the map
+ * answers nothing (the references are then resolved by the query at the end). */
+static void test_bulk_map(void)
+{
+	enum { N = 60000, PARENTS = 700 };
+	struct store *s = open_rw("bulkmap2.db");
+	static char dn[N][64], other[N][64];
+	const char *q[N];
+	static int64_t ids[N];
+	int64_t ad;
+
+	store_get_connector(s, "ad", &ad);
+	for (size_t budget = 0; budget < 2; budget++) {
+		store_bulk_map_max = budget ? 2u << 20 : STORE_BULK_MAP_MAX; /* past 1 block */
+		CHECK_INT_EQ(store_cs_bulk_begin(s, ad), 1);
+		for (int i = 0; i < N; i++) {
+			/* an escaped comma in some RDNs; a DN with no comma at all */
+			snprintf(dn[i], sizeof(dn[i]),
+			         i % 7 ? "CN=User %d,OU=Site %d,DC=corp"
+			               : "CN=Doe\\, J %d,OU=Site %d,DC=corp",
+			         i, i % PARENTS);
+			if (i == 5)
+				snprintf(dn[i], sizeof(dn[i]), "DC=lonely");
+			CHECK_INT_EQ(store_bulk_added(s, dn[i], 1000 + i), 0);
+		}
+		CHECK_INT_EQ(store_bulk_added(s, "cn=user 1,ou=SITE 1,dc=CORP", 7),
+		             0); /* not kept */
+		/* "CN=Doe\, J" shares its container's parent */
+		CHECK_INT_EQ(s->bulk.n_parents, budget ? 0 : PARENTS);
+		for (int i = 0; i < N; i++) { /* the same DNs, the case changed */
+			for (size_t k = 0; k < sizeof(other[i]) && (k == 0 || dn[i][k - 1]); k++) {
+				char c = dn[i][k];
+				other[i][k] =
+				    (char)((i + (int)k) % 2 && c >= 'A' && c <= 'Z' ? c + 32 : c);
+			}
+			q[i] = other[i];
+		}
+		store_bulk_lookup_many(s, q, N, ids);
+		for (int i = 0; i < N; i++)
+			CHECK_INT_EQ(ids[i], budget ? 0 : 1000 + i);
+		{
+			const char *miss[] = {"CN=User,OU=Site 1,DC=corp",     /* an RDN's prefix */
+			                      "CN=User 1,OU=Site 2,DC=corp",   /* another parent */
+			                      "CN=User 1,OU=Site 1,DC=corp,X", /* a longer parent */
+			                      "CN=User 1",                     /* no parent */
+			                      "DC=lonely,DC=x",
+			                      "DC=lonel",
+			                      "CN=Doe\\, J 0,OU=Site 1,DC=corp"};
+			int64_t got[7];
+			store_bulk_lookup_many(s, miss, 7, got);
+			for (int i = 0; i < 7; i++)
+				CHECK_INT_EQ(got[i], 0);
+		}
+		CHECK_INT_EQ(store_cs_bulk_end(s, NULL), 0);
+	}
+	store_bulk_map_max = STORE_BULK_MAP_MAX;
+	store_close(s);
+}
+
 /* A load's page cache starts small and grows with the objects it adds, up to the store's. */
 static void test_bulk_cache_grows(void)
 {
@@ -1691,6 +1751,7 @@ int main(void)
 	test_bulk_many_members();
 	test_bulk_rebuild_without_temp_files();
 	test_bulk_cache_grows();
+	test_bulk_map();
 	test_export_memory();
 	test_mv();
 	test_exports();
