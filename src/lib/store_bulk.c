@@ -1,7 +1,10 @@
 /* Bulk loading of an empty connector space (a first full import): objects are inserted without
  * looking their anchor up, references are written without a merge and resolved from an
  * in-memory DN map, and the index of resolved references (random inserts into a large B-tree)
- * is dropped for the load and rebuilt at the end with one sort. See docs/store-schema.md. */
+ * is dropped for the load and rebuilt at the end with one sort. References the map could not
+ * resolve, when there are many, lose their index too and are resolved at the end in passes
+ * over the table, each with a map of as many objects as its budget holds. See
+ * docs/store-schema.md. */
 #include "store_internal.h"
 
 #include <errno.h>
@@ -11,12 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define REFS_TARGET_INDEX                                                                          \
+/* The indexes of cs_refs a load drops and builds again at its end (as in schema version 2):
+ * the first always, the second when the load writes many unresolved rows. */
+#define REFS_INDEXES                                                                               \
 	"CREATE INDEX IF NOT EXISTS cs_refs_target ON cs_refs(target_cs_id)"                       \
-	" WHERE target_cs_id <> 0"
+	" WHERE target_cs_id <> 0;"                                                                \
+	"CREATE INDEX IF NOT EXISTS cs_refs_unresolved ON cs_refs(connector_id, target_dn)"        \
+	" WHERE target_cs_id = 0"
 
 size_t store_bulk_map_max = STORE_BULK_MAP_MAX;
 int64_t store_bulk_cache_kib = STORE_BULK_CACHE_KIB;
+uint64_t store_bulk_unresolved_step = STORE_BULK_UNRESOLVED_STEP;
 
 static int fold(int ch)
 {
@@ -289,9 +297,10 @@ static struct bulk_entry *entry_new(struct store_bulk *b, size_t size, uint32_t 
 	return entry_at(b, *ret_ent);
 }
 
-int store_bulk_added(struct store *s, const char *dn, int64_t id)
+/* Adds a DN unless the map has it (the first object with a DN, the lowest id, stays); -ENOMEM
+ * when out of memory or over budget. */
+static int map_add(struct store_bulk *b, const char *dn, int64_t id)
 {
-	struct store_bulk *b = &s->bulk;
 	struct store_bulk_slot *sl;
 	struct bulk_entry *e;
 	const char *comma;
@@ -299,30 +308,24 @@ int store_bulk_added(struct store *s, const char *dn, int64_t id)
 	int64_t parent = NO_PARENT;
 	uint32_t h, ent;
 
-	b->last_id = id;
-	b->n_last_attrs = 0;
-	if (++b->added % STORE_BULK_CACHE_STEP == 0)
-		bulk_cache_adjust(s);
-	if (!b->map_ok || !dn)
-		return 0;
 	if ((b->n + 1) * 4 > b->cap * 3) { /* at most three slots in four used */
 		if (map_bytes(b, b->cap ? b->cap * 2 : 4096, false) > store_bulk_map_max ||
 		    grow(b) < 0)
-			goto nomem;
+			return -ENOMEM;
 	}
 	h = hash32(dn);
 	sl = find_slot(b, h, dn);
 	if (sl->hash)
-		return 0; /* the first object with the DN has the lowest id: it stays */
+		return 0;
 	comma = first_comma(dn);
 	rdn_len = comma ? (size_t)(comma - dn) : strlen(dn);
 	if (comma && (parent = parent_index(b, comma + 1)) < 0)
-		goto nomem;
+		return -ENOMEM;
 	size = offsetof(struct bulk_entry, rdn) + rdn_len + 1;
 	size = (size + STORE_BULK_ALIGN - 1) / STORE_BULK_ALIGN * STORE_BULK_ALIGN;
 	e = entry_new(b, size, &ent);
 	if (!e)
-		goto nomem;
+		return -ENOMEM;
 	e->id = id;
 	e->parent = (uint32_t)parent;
 	memcpy(e->rdn, dn, rdn_len);
@@ -330,10 +333,20 @@ int store_bulk_added(struct store *s, const char *dn, int64_t id)
 	*sl = (struct store_bulk_slot){.hash = h, .ent = ent};
 	b->n++;
 	return 0;
-nomem:
-	/* Not an error (out of memory or over budget): the references are resolved by a query at
-	 * the end instead. */
-	store_bulk_forget(s);
+}
+
+int store_bulk_added(struct store *s, const char *dn, int64_t id)
+{
+	struct store_bulk *b = &s->bulk;
+
+	b->last_id = id;
+	b->n_last_attrs = 0;
+	if (++b->added % STORE_BULK_CACHE_STEP == 0)
+		bulk_cache_adjust(s);
+	if (b->map_ok && dn && map_add(b, dn, id) < 0)
+		/* Not an error (out of memory or over budget): the references are resolved at the
+		 * end instead. */
+		store_bulk_forget(s);
 	return 0;
 }
 
@@ -342,13 +355,13 @@ nomem:
  * members are random slots of a map bigger than the caches: two misses each). */
 #define LOOKUP_AHEAD 8
 
-void store_bulk_lookup_many(struct store *s, const char *const *dns, size_t n, int64_t *ret_ids)
+static void map_lookup_many(struct store_bulk *b, const char *const *dns, size_t n,
+                            int64_t *ret_ids)
 {
-	struct store_bulk *b = &s->bulk;
 	uint32_t h[LOOKUP_AHEAD]; /* the hashes of DNs i - LOOKUP_AHEAD + 1 .. i */
 	size_t mask = b->cap - 1;
 
-	if (!b->map_ok || b->n == 0) {
+	if (b->n == 0) {
 		memset(ret_ids, 0, n * sizeof(*ret_ids));
 		return;
 	}
@@ -373,6 +386,14 @@ void store_bulk_lookup_many(struct store *s, const char *const *dns, size_t n, i
 	}
 }
 
+void store_bulk_lookup_many(struct store *s, const char *const *dns, size_t n, int64_t *ret_ids)
+{
+	if (s->bulk.map_ok)
+		map_lookup_many(&s->bulk, dns, n, ret_ids);
+	else
+		memset(ret_ids, 0, n * sizeof(*ret_ids));
+}
+
 int store_bulk_refs_claim(struct store *s, int64_t cs_id, const char *attr)
 {
 	struct store_bulk *b = &s->bulk;
@@ -387,22 +408,240 @@ int store_bulk_refs_claim(struct store *s, int64_t cs_id, const char *attr)
 	return 1;
 }
 
-int store_bulk_repair(struct store *s)
+void store_bulk_unresolved(struct store *s, size_t n)
+{
+	struct store_bulk *b = &s->bulk;
+	uint64_t before = b->unresolved;
+
+	b->unresolved += n;
+	/* Again after each step: a rollback brings the index back. Refused while a statement
+	 * reads (none does here): the rows then go into the index, slower. */
+	if (before / store_bulk_unresolved_step != b->unresolved / store_bulk_unresolved_step)
+		(void)sqlite3_exec(s->db, "DROP INDEX IF EXISTS cs_refs_unresolved", NULL, NULL,
+		                   NULL);
+}
+
+static int index_exists(struct store *s, const char *name, bool *ret)
 {
 	sqlite3_stmt *st;
 	int rc, r;
 
-	r = store_stmt(
-	    s, "SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = 'cs_refs_target'", &st);
+	r = store_stmt(s, "SELECT 1 FROM sqlite_schema WHERE type = 'index' AND name = ?1", &st);
+	if (r >= 0)
+		r = store_bind(s, st, "t", name);
 	if (r < 0)
 		return r;
 	rc = sqlite3_step(st);
 	sqlite3_reset(st);
-	if (rc == SQLITE_ROW)
-		return 0;
-	if (rc != SQLITE_DONE)
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return store_fail(s, rc);
-	return store_exec(s, REFS_TARGET_INDEX);
+	*ret = rc == SQLITE_ROW;
+	return 0;
+}
+
+/* The place where the next pass starts: after this DN and id in the DN index. */
+struct pass_start {
+	char *dn;
+	int64_t id;
+};
+
+/* Fills an empty map with the connector's objects after *from in the order of the DN index
+ * (DN, ASCII folded, then id: the objects of one DN come together, the lowest id first), until
+ * its budget; *from becomes the last object added, *ret_more tells whether objects are left. */
+static int fill_map(struct store *s, struct store_bulk *m, int64_t connector_id,
+                    struct pass_start *from, bool *ret_more)
+{
+	char *next = NULL; /* the last DN added (the row's text goes with the next step) */
+	size_t next_cap = 0;
+	sqlite3_stmt *st;
+	int64_t id = 0;
+	int rc, r;
+
+	*ret_more = false;
+	r = store_stmt(s,
+	               "SELECT id, dn FROM cs_objects WHERE connector_id = ?1"
+	               " AND (dn, id) > (?2, ?3) ORDER BY dn, id",
+	               &st);
+	if (r >= 0)
+		r = store_bind(s, st, "iti", connector_id, from->dn ? from->dn : "", from->id);
+	if (r < 0)
+		return r;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *d = (const char *)sqlite3_column_text(st, 1);
+		size_t len = (size_t)sqlite3_column_bytes(st, 1) + 1;
+		if (!d || map_add(m, d, sqlite3_column_int64(st, 0)) < 0) {
+			*ret_more = true;
+			break;
+		}
+		if (len > next_cap) {
+			char *p = realloc(next, len < 256 ? 256 : len);
+			if (!p) {
+				r = store_failf(s, -ENOMEM, "out of memory");
+				break;
+			}
+			next = p;
+			next_cap = len < 256 ? 256 : len;
+		}
+		memcpy(next, d, len);
+		id = sqlite3_column_int64(st, 0);
+	}
+	if (r >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		r = store_fail(s, rc);
+	sqlite3_reset(st);
+	if (r >= 0 && next) {
+		free(from->dn);
+		from->dn = next;
+		from->id = id;
+	} else {
+		free(next);
+	}
+	return r;
+}
+
+#define RESOLVE_BATCH 4096
+
+/* Resolves the unresolved rows whose DN the map knows, reading them in key order a batch at a
+ * time (each batch continues after the last row read; rows changed meanwhile are not read
+ * again by an open statement). */
+static int resolve_with(struct store *s, struct store_bulk *m, int64_t connector_id, uint64_t *n)
+{
+	int64_t *cs_id = malloc(RESOLVE_BATCH * sizeof(*cs_id));
+	int64_t *ids = malloc(RESOLVE_BATCH * sizeof(*ids));
+	char **attr = calloc(RESOLVE_BATCH, sizeof(*attr));
+	char **dn = calloc(RESOLVE_BATCH, sizeof(*dn));
+	int64_t last_id = -1;
+	char *last_attr = NULL, *last_dn = NULL;
+	size_t k = RESOLVE_BATCH;
+	sqlite3_stmt *st;
+	int rc, r = 0;
+
+	if (!cs_id || !ids || !attr || !dn)
+		r = store_failf(s, -ENOMEM, "out of memory");
+	while (r >= 0 && k == RESOLVE_BATCH) {
+		r = store_stmt(s,
+		               /* "+": the key's order, without sorting */
+		               "SELECT cs_id, attr, target_dn FROM cs_refs"
+		               " WHERE (cs_id, attr, target_cs_id, target_dn) > (?2, ?3, 0, ?4)"
+		               " AND +target_cs_id = 0 AND connector_id = ?1"
+		               " ORDER BY cs_id, attr, target_cs_id, target_dn LIMIT ?5",
+		               &st);
+		if (r >= 0)
+			r = store_bind(s, st, "iitti", connector_id, last_id,
+			               last_attr ? last_attr : "", last_dn ? last_dn : "",
+			               (int64_t)RESOLVE_BATCH);
+		if (r < 0)
+			break;
+		for (k = 0; k < RESOLVE_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW; k++) {
+			const char *a = (const char *)sqlite3_column_text(st, 1);
+			const char *d = (const char *)sqlite3_column_text(st, 2);
+			cs_id[k] = sqlite3_column_int64(st, 0);
+			attr[k] = a ? strdup(a) : NULL;
+			dn[k] = d ? strdup(d) : NULL;
+			if (!attr[k] || !dn[k]) { /* NOT NULL columns: out of memory */
+				k++;
+				rc = SQLITE_NOMEM;
+				break;
+			}
+		}
+		if (k < RESOLVE_BATCH && rc != SQLITE_DONE)
+			r = rc == SQLITE_NOMEM ? store_failf(s, -ENOMEM, "out of memory")
+			                       : store_fail(s, rc);
+		sqlite3_reset(st);
+		if (r >= 0 && k > 0)
+			map_lookup_many(m, (const char *const *)dn, k, ids);
+		for (size_t i = 0; i < k && r >= 0; i++) {
+			if (ids[i] == 0)
+				continue;
+			r = store_stmt(
+			    s,
+			    "UPDATE OR REPLACE cs_refs SET target_cs_id = ?4, target_dn = ''"
+			    " WHERE cs_id = ?1 AND attr = ?2 AND target_cs_id = 0"
+			    " AND target_dn = ?3",
+			    &st);
+			if (r >= 0)
+				r = store_bind(s, st, "itti", cs_id[i], attr[i], dn[i], ids[i]);
+			if (r >= 0)
+				r = store_exec_stmt(s, st);
+			if (r >= 0)
+				*n += (uint64_t)sqlite3_changes(s->db);
+		}
+		if (k > 0) { /* the last row read is where the next batch starts */
+			free(last_attr);
+			free(last_dn);
+			last_id = cs_id[k - 1];
+			last_attr = attr[k - 1];
+			last_dn = dn[k - 1];
+			attr[k - 1] = dn[k - 1] = NULL;
+		}
+		for (size_t i = 0; i < k; i++) {
+			free(attr[i]);
+			free(dn[i]);
+			attr[i] = dn[i] = NULL;
+		}
+	}
+	free(last_attr);
+	free(last_dn);
+	free(cs_id);
+	free(ids);
+	free(attr);
+	free(dn);
+	return r;
+}
+
+/* Resolves the connector's unresolved references in passes (see store_bulk_unresolved): each
+ * fills a map with the next objects of the DN index, up to the map's budget, then resolves the
+ * rows it knows. A DN's objects come lowest id first and a map keeps a DN's first object, so
+ * the lowest id wins, as in the bulk map. Memory stays that of a map, and both the DN index and
+ * the references are read in order, once a pass. */
+static int resolve_in_passes(struct store *s, int64_t connector_id, uint64_t *ret_n)
+{
+	struct store_bulk m = {0};
+	struct pass_start from = {.dn = NULL, .id = 0};
+	bool more = true;
+	int r = 0;
+
+	*ret_n = 0;
+	while (r >= 0 && more) {
+		map_free(&m);
+		r = fill_map(s, &m, connector_id, &from, &more);
+		if (r >= 0 && m.n == 0 && more) { /* not even one DN fits: the query does it */
+			uint64_t n = 0;
+			r = store_cs_resolve_refs(s, connector_id, &n);
+			*ret_n += n;
+			break;
+		}
+		if (r >= 0 && m.n > 0) { /* one transaction a pass, not one an update */
+			r = store_tx_begin(s);
+			if (r >= 0)
+				r = resolve_with(s, &m, connector_id, ret_n);
+			if (r >= 0)
+				r = store_tx_commit(s);
+			else
+				store_tx_rollback(s);
+		}
+	}
+	map_free(&m);
+	free(from.dn);
+	return r;
+}
+
+int store_bulk_repair(struct store *s)
+{
+	sqlite3_stmt *st;
+	int rc, r, n;
+
+	r = store_stmt(s,
+	               "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
+	               " AND name IN ('cs_refs_target', 'cs_refs_unresolved')",
+	               &st);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	n = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW)
+		return store_fail(s, rc);
+	return n == 2 ? 0 : store_exec(s, REFS_INDEXES);
 }
 
 /* The index is built by SQLite's sorter. With temporary storage in memory it allocates each
@@ -504,7 +743,7 @@ int store_cs_bulk_end(struct store *s, uint64_t *ret_resolved)
 	char err[sizeof(s->errmsg)];
 	int64_t connector_id, cache;
 	uint64_t n = 0;
-	bool fk_off;
+	bool fk_off, indexed = true;
 	int r, e;
 
 	if (!s)
@@ -521,7 +760,10 @@ int store_cs_bulk_end(struct store *s, uint64_t *ret_resolved)
 	if (cache != 0)
 		cache_set(s, cache); /* the load's is small for a query over every reference */
 	/* Resolve first: the rows change before the index is built from them. */
-	r = store_cs_resolve_refs(s, connector_id, &n);
+	r = index_exists(s, "cs_refs_unresolved", &indexed);
+	if (r >= 0)
+		r = indexed ? store_cs_resolve_refs(s, connector_id, &n)
+		            : resolve_in_passes(s, connector_id, &n);
 	if (r < 0)
 		memcpy(err, s->errmsg, sizeof(err)); /* the first error is the one reported */
 	e = rebuild_index(s, cache);

@@ -62,6 +62,7 @@ struct store_bulk {
 	int64_t cache_max_kib; /* that setting in KiB: the load's cache stays under it */
 	int64_t cache_kib;     /* the load's page cache now (0: left as it was) */
 	uint64_t added;        /* objects the load added */
+	uint64_t unresolved;   /* reference rows it wrote unresolved */
 	struct store_bulk_slot *slots;
 	size_t n, cap;   /* cap: a power of two */
 	char **blocks;   /* of STORE_BULK_BLOCK bytes */
@@ -145,6 +146,12 @@ int store_encode_attrs(struct store *s, const struct attr_set *attrs, void **ret
 void store_bulk_forget(struct store *s);
 /* The bulk path of store_cs_upsert added `id` with `dn`. */
 int store_bulk_added(struct store *s, const char *dn, int64_t id);
+/* The bulk path wrote `n` unresolved reference rows. Past every STORE_BULK_UNRESOLVED_STEP of
+ * them, the index of unresolved rows is dropped (it is built again at the end): those rows
+ * are then resolved in passes over the table rather than by a lookup each. */
+#define STORE_BULK_UNRESOLVED_STEP 65536
+extern uint64_t store_bulk_unresolved_step; /* tests lower it */
+void store_bulk_unresolved(struct store *s, size_t n);
 /* 1 when store_cs_set_refs(cs_id, attr) may take the bulk path (and records attr as done),
  * 0 otherwise. */
 int store_bulk_refs_claim(struct store *s, int64_t cs_id, const char *attr);

@@ -350,7 +350,7 @@ static int bulk_insert_refs(struct store *s, int64_t cs_id, const char *attr, co
 	struct bulk_row small[BULK_ROWS], *row = n <= BULK_ROWS ? small : malloc(n * sizeof(*row));
 	int64_t small_ids[BULK_ROWS], *ids = n <= BULK_ROWS ? small_ids : malloc(n * sizeof(*ids));
 	sqlite3_stmt *st;
-	size_t i = 0;
+	size_t i = 0, unresolved = 0;
 	int r = 0;
 
 	if (!row || !ids) {
@@ -358,8 +358,12 @@ static int bulk_insert_refs(struct store *s, int64_t cs_id, const char *attr, co
 		goto out;
 	}
 	store_bulk_lookup_many(s, (const char *const *)want, n, ids);
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		row[i] = (struct bulk_row){.target = ids[i], .i = i};
+		unresolved += ids[i] == 0;
+	}
+	if (unresolved > 0)
+		store_bulk_unresolved(s, unresolved);
 	qsort(row, n, sizeof(*row), cmp_bulk_row);
 
 	i = 0;

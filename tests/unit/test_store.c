@@ -639,7 +639,12 @@ static void test_migrate_refs(void)
 
 /* --- bulk loading of an empty connector space ---------------------------------------------- */
 
-/* A pragma's value on the store's connection. */
+/* How many of the two indexes of cs_refs a bulk load drops are there. */
+#define REFS_INDEXES_SQL                                                                           \
+	"SELECT count(*) FROM sqlite_schema WHERE type = 'index'"                                  \
+	" AND name IN ('cs_refs_target', 'cs_refs_unresolved')"
+
+/* A pragma's value on the store's connection (or any query's first value). */
 static int64_t pragma_int(struct store *s, const char *sql)
 {
 	sqlite3_stmt *st;
@@ -837,6 +842,79 @@ static void test_bulk_map(void)
 	store_close(s);
 }
 
+/* A load that writes many unresolved rows (members listed before they are imported, or a DN
+ * map over its budget) drops their index and resolves them at the end in passes, each with a
+ * map of as many objects as its budget holds. The result is the query's: the lowest id of a
+ * DN, any case; DNs of no object stay unresolved; both indexes are there at the end. */
+static void test_bulk_resolve_in_passes(void)
+{
+	enum { USERS = 5000, GROUPS = 3 };
+	static char dns[USERS][40], upper[USERS][40];
+	const char *members[USERS + 2];
+	struct store *s = open_rw("bulkpasses.db");
+	int64_t ad, gid[GROUPS], uid[USERS], dup;
+	uint64_t n = 0;
+	size_t changes;
+
+	store_get_connector(s, "ad", &ad);
+	store_bulk_unresolved_step = 1000;
+	store_bulk_map_max = 1100000; /* one block and 4,096 slots: 3,072 DNs, so 2 passes */
+	CHECK_INT_EQ(store_cs_bulk_begin(s, ad), 1);
+	CHECK(store_begin(s) == 0);
+	for (int i = 0; i < USERS; i++) {
+		snprintf(dns[i], sizeof(dns[i]), "CN=Member %d,OU=People,DC=corp", i);
+		snprintf(upper[i], sizeof(upper[i]), "cn=MEMBER %d,ou=people,dc=CORP", i);
+		members[i] = i % 2 ? dns[i] : upper[i];
+	}
+	members[USERS] = "CN=Nobody,DC=corp";
+	members[USERS + 1] = "CN=Twice,DC=corp";
+	for (int g = 0; g < GROUPS; g++) { /* listed before any member exists */
+		char anchor[16], dn[32];
+		snprintf(anchor, sizeof(anchor), "g%d", g);
+		snprintf(dn, sizeof(dn), "CN=Group %d,DC=corp", g);
+		CHECK(upsert(s, ad, anchor, dn, "group", NULL, 1, NULL, &gid[g]) == 0);
+		changes = 0;
+		CHECK(store_cs_set_refs(s, gid[g], "member", members, USERS + 2, &changes) == 0);
+		CHECK_INT_EQ(changes, USERS + 2);
+	}
+	CHECK_INT_EQ(pragma_int(s, REFS_INDEXES_SQL), 0); /* both dropped now */
+	for (int i = 0; i < USERS; i++) {
+		char anchor[16];
+		snprintf(anchor, sizeof(anchor), "u%d", i);
+		CHECK(upsert(s, ad, anchor, dns[i], "user", NULL, 1, NULL, &uid[i]) == 0);
+	}
+	CHECK(upsert(s, ad, "t1", "CN=Twice,DC=corp", "user", NULL, 1, NULL, &dup) == 0);
+	CHECK(upsert(s, ad, "t2", "cn=twice,dc=corp", "user", NULL, 1, NULL, NULL) == 0);
+	CHECK(store_commit(s) == 0);
+	CHECK_INT_EQ(store_cs_bulk_end(s, &n), 0);
+	CHECK_INT_EQ(n, GROUPS * (USERS + 1)); /* all but Nobody */
+	CHECK_INT_EQ(pragma_int(s, REFS_INDEXES_SQL), 2);
+	{
+		char sql[256];
+		snprintf(sql, sizeof(sql),
+		         "SELECT count(*) FROM cs_refs r JOIN cs_objects c ON c.id = r.target_cs_id"
+		         " WHERE r.target_dn = '' AND r.cs_id IN (%lld, %lld, %lld)"
+		         " AND (c.anchor = CAST('t1' AS BLOB) OR c.dn LIKE 'CN=Member %%')",
+		         (long long)gid[0], (long long)gid[1], (long long)gid[2]);
+		CHECK_INT_EQ(pragma_int(s, sql), GROUPS * (USERS + 1));
+		CHECK_INT_EQ(pragma_int(s, "SELECT count(*) FROM cs_refs WHERE target_cs_id = 0"
+		                           " AND target_dn = 'CN=Nobody,DC=corp'"),
+		             GROUPS);
+	}
+	/* each member once in each group, in both passes' halves */
+	for (int i = 0; i < USERS; i += USERS / 10 - 1) {
+		struct refs_seen seen = {0};
+		CHECK(store_cs_get_referrers(s, uid[i], on_ref, &seen) == 0);
+		CHECK_INT_EQ(seen.resolved, GROUPS);
+		CHECK_INT_EQ(seen.unresolved, 0);
+		CHECK_INT_EQ(seen.sum, GROUPS * uid[i]);
+	}
+	CHECK(store_check_integrity(s, true) == 0);
+	store_bulk_unresolved_step = STORE_BULK_UNRESOLVED_STEP;
+	store_bulk_map_max = STORE_BULK_MAP_MAX;
+	store_close(s);
+}
+
 /* A load's page cache starts small and grows with the objects it adds, up to the store's. */
 static void test_bulk_cache_grows(void)
 {
@@ -935,17 +1013,7 @@ static void test_bulk_rebuild_without_temp_files(void)
 	/* the index is there and answers: every group lists the first user */
 	CHECK(store_cs_get_referrers(s, first, on_ref, &seen) == 0);
 	CHECK_INT_EQ(seen.resolved + seen.unresolved, GROUPS);
-	{
-		sqlite3_stmt *st;
-		CHECK(sqlite3_prepare_v2(
-		          s->db,
-		          "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND "
-		          "name = 'cs_refs_target'",
-		          -1, &st, NULL) == SQLITE_OK);
-		CHECK(sqlite3_step(st) == SQLITE_ROW);
-		CHECK_INT_EQ(sqlite3_column_int(st, 0), 1);
-		sqlite3_finalize(st);
-	}
+	CHECK_INT_EQ(pragma_int(s, REFS_INDEXES_SQL), 2);
 	store_close(s);
 	CHECK_INT_EQ(sqlite3_vfs_register(base_vfs, 1), SQLITE_OK);
 	CHECK_INT_EQ(sqlite3_vfs_unregister(&notemp_vfs), SQLITE_OK);
@@ -1037,9 +1105,11 @@ static void test_bulk(void)
 	s[0] = open_rw("bulkcrash.db");
 	store_get_connector(s[0], "ad", &ad[0]);
 	CHECK_INT_EQ(store_cs_bulk_begin(s[0], ad[0]), 1);
+	CHECK_INT_EQ(pragma_int(s[0], REFS_INDEXES_SQL), 1); /* cs_refs_target dropped */
 	CHECK(upsert(s[0], ad[0], "a", "CN=A", "user", NULL, 1, NULL, &ids[0][0]) == 0);
 	store_close(s[0]);
 	s[0] = open_rw("bulkcrash.db");
+	CHECK_INT_EQ(pragma_int(s[0], REFS_INDEXES_SQL), 2);
 	CHECK(store_check_integrity(s[0], true) == 0);
 	CHECK(store_cs_delete(s[0], ids[0][0]) == 0);
 	store_close(s[0]);
@@ -1752,6 +1822,7 @@ int main(void)
 	test_bulk_rebuild_without_temp_files();
 	test_bulk_cache_grows();
 	test_bulk_map();
+	test_bulk_resolve_in_passes();
 	test_export_memory();
 	test_mv();
 	test_exports();
