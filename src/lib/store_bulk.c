@@ -25,6 +25,7 @@
 size_t store_bulk_map_max = STORE_BULK_MAP_MAX;
 int64_t store_bulk_cache_kib = STORE_BULK_CACHE_KIB;
 uint64_t store_bulk_unresolved_step = STORE_BULK_UNRESOLVED_STEP;
+unsigned store_bulk_passes;
 
 static int fold(int ch)
 {
@@ -238,6 +239,11 @@ static int64_t parent_index(struct store_bulk *b, const char *name)
 		return -ENOMEM;
 	if ((size_t)(b->n_parents + 1) * 2 > b->parent_cap) { /* both tables double */
 		size_t cap = b->parent_cap ? b->parent_cap * 2 : 64;
+		size_t more = cap * sizeof(*b->parent_slots) + cap / 2 * sizeof(*b->parents) -
+		              b->parent_cap * sizeof(*b->parent_slots) -
+		              b->parents_cap * sizeof(*b->parents);
+		if (map_bytes(b, b->cap, false) + more + len > store_bulk_map_max)
+			return -ENOMEM;
 		uint32_t *slots = calloc(cap, sizeof(*slots));
 		char **names = slots ? realloc(b->parents, cap / 2 * sizeof(*names)) : NULL;
 		if (!names) {
@@ -297,8 +303,8 @@ static struct bulk_entry *entry_new(struct store_bulk *b, size_t size, uint32_t 
 	return entry_at(b, *ret_ent);
 }
 
-/* Adds a DN unless the map has it (the first object with a DN, the lowest id, stays); -ENOMEM
- * when out of memory or over budget. */
+/* Adds a DN unless the map has it (the first object with a DN, the lowest id, stays): 1 when
+ * added, 0 when there, -ENOMEM when out of memory or over budget (never for a DN there). */
 static int map_add(struct store_bulk *b, const char *dn, int64_t id)
 {
 	struct store_bulk_slot *sl;
@@ -306,14 +312,15 @@ static int map_add(struct store_bulk *b, const char *dn, int64_t id)
 	const char *comma;
 	size_t rdn_len, size;
 	int64_t parent = NO_PARENT;
-	uint32_t h, ent;
+	uint32_t h = hash32(dn), ent;
 
 	if ((b->n + 1) * 4 > b->cap * 3) { /* at most three slots in four used */
+		if (b->cap && find_slot(b, h, dn)->hash)
+			return 0; /* no growth (that may fail) for a DN there */
 		if (map_bytes(b, b->cap ? b->cap * 2 : 4096, false) > store_bulk_map_max ||
 		    grow(b) < 0)
 			return -ENOMEM;
 	}
-	h = hash32(dn);
 	sl = find_slot(b, h, dn);
 	if (sl->hash)
 		return 0;
@@ -332,7 +339,7 @@ static int map_add(struct store_bulk *b, const char *dn, int64_t id)
 	e->rdn[rdn_len] = '\0';
 	*sl = (struct store_bulk_slot){.hash = h, .ent = ent};
 	b->n++;
-	return 0;
+	return 1;
 }
 
 int store_bulk_added(struct store *s, const char *dn, int64_t id)
@@ -453,13 +460,14 @@ static int fill_map(struct store *s, struct store_bulk *m, int64_t connector_id,
 {
 	char *next = NULL; /* the last DN added (the row's text goes with the next step) */
 	size_t next_cap = 0;
+	bool winner_transient = false;
 	sqlite3_stmt *st;
 	int64_t id = 0;
 	int rc, r;
 
 	*ret_more = false;
 	r = store_stmt(s,
-	               "SELECT id, dn FROM cs_objects WHERE connector_id = ?1"
+	               "SELECT id, dn, flags FROM cs_objects WHERE connector_id = ?1"
 	               " AND (dn, id) > (?2, ?3) ORDER BY dn, id",
 	               &st);
 	if (r >= 0)
@@ -469,9 +477,19 @@ static int fill_map(struct store *s, struct store_bulk *m, int64_t connector_id,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *d = (const char *)sqlite3_column_text(st, 1);
 		size_t len = (size_t)sqlite3_column_bytes(st, 1) + 1;
-		if (!d || map_add(m, d, sqlite3_column_int64(st, 0)) < 0) {
+		bool transient = sqlite3_column_int64(st, 2) & STORE_CS_TRANSIENT;
+		int added = d ? map_add(m, d, sqlite3_column_int64(st, 0)) : -ENOMEM;
+		if (added < 0) {
 			*ret_more = true;
 			break;
+		}
+		/* A DN's objects come together: the first not transient wins, as in the query */
+		if (added == 1) {
+			winner_transient = transient;
+		} else if (winner_transient && !transient) {
+			entry_at(m, find_slot(m, hash32(d), d)->ent)->id =
+			    sqlite3_column_int64(st, 0);
+			winner_transient = false;
 		}
 		if (len > next_cap) {
 			char *p = realloc(next, len < 256 ? 256 : len);
@@ -513,7 +531,8 @@ static int resolve_with(struct store *s, struct store_bulk *m, int64_t connector
 	char *last_attr = NULL, *last_dn = NULL;
 	size_t k = RESOLVE_BATCH;
 	sqlite3_stmt *st;
-	int rc, r = 0;
+	bool oom;
+	int rc = SQLITE_DONE, r = 0;
 
 	if (!cs_id || !ids || !attr || !dn)
 		r = store_failf(s, -ENOMEM, "out of memory");
@@ -531,6 +550,7 @@ static int resolve_with(struct store *s, struct store_bulk *m, int64_t connector
 			               (int64_t)RESOLVE_BATCH);
 		if (r < 0)
 			break;
+		oom = false;
 		for (k = 0; k < RESOLVE_BATCH && (rc = sqlite3_step(st)) == SQLITE_ROW; k++) {
 			const char *a = (const char *)sqlite3_column_text(st, 1);
 			const char *d = (const char *)sqlite3_column_text(st, 2);
@@ -539,13 +559,14 @@ static int resolve_with(struct store *s, struct store_bulk *m, int64_t connector
 			dn[k] = d ? strdup(d) : NULL;
 			if (!attr[k] || !dn[k]) { /* NOT NULL columns: out of memory */
 				k++;
-				rc = SQLITE_NOMEM;
+				oom = true;
 				break;
 			}
 		}
-		if (k < RESOLVE_BATCH && rc != SQLITE_DONE)
-			r = rc == SQLITE_NOMEM ? store_failf(s, -ENOMEM, "out of memory")
-			                       : store_fail(s, rc);
+		if (oom)
+			r = store_failf(s, -ENOMEM, "out of memory");
+		else if (k < RESOLVE_BATCH && rc != SQLITE_DONE)
+			r = store_fail(s, rc);
 		sqlite3_reset(st);
 		if (r >= 0 && k > 0)
 			map_lookup_many(m, (const char *const *)dn, k, ids);
@@ -590,9 +611,9 @@ static int resolve_with(struct store *s, struct store_bulk *m, int64_t connector
 
 /* Resolves the connector's unresolved references in passes (see store_bulk_unresolved): each
  * fills a map with the next objects of the DN index, up to the map's budget, then resolves the
- * rows it knows. A DN's objects come lowest id first and a map keeps a DN's first object, so
- * the lowest id wins, as in the bulk map. Memory stays that of a map, and both the DN index and
- * the references are read in order, once a pass. */
+ * rows it knows. A DN's objects come together, lowest id first: the first not marked transient
+ * wins, else the first, as in the resolving query. Memory stays that of a map, and the DN index
+ * and the reference table are read in order, once a pass. */
 static int resolve_in_passes(struct store *s, int64_t connector_id, uint64_t *ret_n)
 {
 	struct store_bulk m = {0};
@@ -611,6 +632,7 @@ static int resolve_in_passes(struct store *s, int64_t connector_id, uint64_t *re
 			break;
 		}
 		if (r >= 0 && m.n > 0) { /* one transaction a pass, not one an update */
+			store_bulk_passes++;
 			r = store_tx_begin(s);
 			if (r >= 0)
 				r = resolve_with(s, &m, connector_id, ret_n);

@@ -151,6 +151,7 @@ int store_bulk_added(struct store *s, const char *dn, int64_t id);
  * are then resolved in passes over the table rather than by a lookup each. */
 #define STORE_BULK_UNRESOLVED_STEP 65536
 extern uint64_t store_bulk_unresolved_step; /* tests lower it */
+extern unsigned store_bulk_passes;          /* passes made so far (tests read it) */
 void store_bulk_unresolved(struct store *s, size_t n);
 /* 1 when store_cs_set_refs(cs_id, attr) may take the bulk path (and records attr as done),
  * 0 otherwise. */
