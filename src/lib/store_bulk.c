@@ -446,6 +446,30 @@ static int index_exists(struct store *s, const char *name, bool *ret)
 	return 0;
 }
 
+/* The object a reference to `dn` resolves to when several have it: the lowest id of those not
+ * marked transient, else the lowest id (RESOLVE in store_refs.c). */
+static int dn_winner(struct store *s, int64_t connector_id, const char *dn, int64_t *ret_id)
+{
+	sqlite3_stmt *st;
+	int rc, r;
+
+	r = store_stmt(s,
+	               "SELECT id FROM cs_objects WHERE connector_id = ?1 AND dn = ?2"
+	               " ORDER BY (flags & 2) <> 0, id LIMIT 1",
+	               &st);
+	if (r >= 0)
+		r = store_bind(s, st, "it", connector_id, dn);
+	if (r < 0)
+		return r;
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		*ret_id = sqlite3_column_int64(st, 0);
+	else
+		r = store_fail(s, rc == SQLITE_DONE ? SQLITE_INTERNAL : rc);
+	sqlite3_reset(st);
+	return r;
+}
+
 /* The place where the next pass starts: after this DN and id in the DN index. */
 struct pass_start {
 	char *dn;
@@ -460,14 +484,13 @@ static int fill_map(struct store *s, struct store_bulk *m, int64_t connector_id,
 {
 	char *next = NULL; /* the last DN added (the row's text goes with the next step) */
 	size_t next_cap = 0;
-	bool winner_transient = false;
 	sqlite3_stmt *st;
-	int64_t id = 0;
+	int64_t id = 0, winner = 0;
 	int rc, r;
 
 	*ret_more = false;
 	r = store_stmt(s,
-	               "SELECT id, dn, flags FROM cs_objects WHERE connector_id = ?1"
+	               "SELECT id, dn FROM cs_objects WHERE connector_id = ?1"
 	               " AND (dn, id) > (?2, ?3) ORDER BY dn, id",
 	               &st);
 	if (r >= 0)
@@ -477,20 +500,16 @@ static int fill_map(struct store *s, struct store_bulk *m, int64_t connector_id,
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *d = (const char *)sqlite3_column_text(st, 1);
 		size_t len = (size_t)sqlite3_column_bytes(st, 1) + 1;
-		bool transient = sqlite3_column_int64(st, 2) & STORE_CS_TRANSIENT;
 		int added = d ? map_add(m, d, sqlite3_column_int64(st, 0)) : -ENOMEM;
 		if (added < 0) {
 			*ret_more = true;
 			break;
 		}
-		/* A DN's objects come together: the first not transient wins, as in the query */
-		if (added == 1) {
-			winner_transient = transient;
-		} else if (winner_transient && !transient) {
-			entry_at(m, find_slot(m, hash32(d), d)->ent)->id =
-			    sqlite3_column_int64(st, 0);
-			winner_transient = false;
-		}
+		/* A DN of several objects (rare): the one the query picks */
+		if (added == 0 && (r = dn_winner(s, connector_id, d, &winner)) >= 0)
+			entry_at(m, find_slot(m, hash32(d), d)->ent)->id = winner;
+		if (r < 0)
+			break;
 		if (len > next_cap) {
 			char *p = realloc(next, len < 256 ? 256 : len);
 			if (!p) {
@@ -611,9 +630,9 @@ static int resolve_with(struct store *s, struct store_bulk *m, int64_t connector
 
 /* Resolves the connector's unresolved references in passes (see store_bulk_unresolved): each
  * fills a map with the next objects of the DN index, up to the map's budget, then resolves the
- * rows it knows. A DN's objects come together, lowest id first: the first not marked transient
- * wins, else the first, as in the resolving query. Memory stays that of a map, and the DN index
- * and the reference table are read in order, once a pass. */
+ * rows it knows. A DN's objects come together; when there are several, the one the resolving
+ * query picks is looked up. Memory stays that of a map, and the DN index and the reference
+ * table are read in order, once a pass. */
 static int resolve_in_passes(struct store *s, int64_t connector_id, uint64_t *ret_n)
 {
 	struct store_bulk m = {0};
