@@ -35,8 +35,9 @@ struct store_bulk_slot {
 #define STORE_BULK_BLOCK (1u << 20) /* entries are written into blocks of this size */
 
 /* The bulk DN map's budget (slots, entries and parents, about 50 bytes an object): beyond it
- * the map is forgotten and references are resolved by a query at the end, so memory stays
- * bounded whatever the directory's size. A variable so that tests can lower it. */
+ * the map is forgotten and references are resolved at the end (by the query, or in passes when
+ * there are many), so memory stays bounded whatever the directory's size. A variable so that
+ * tests can lower it. */
 #define STORE_BULK_MAP_MAX (64u << 20)
 extern size_t store_bulk_map_max;
 /* The page cache (KiB) while the reference index is rebuilt: the sorter's run size (SQLite's
