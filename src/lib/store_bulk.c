@@ -446,26 +446,22 @@ static int index_exists(struct store *s, const char *name, bool *ret)
 	return 0;
 }
 
-/* The object a reference to `dn` resolves to when several have it: the lowest id of those not
- * marked transient, else the lowest id (RESOLVE in store_refs.c). */
+/* The object a reference to `dn` resolves to when several have it (RESOLVE). */
 static int dn_winner(struct store *s, int64_t connector_id, const char *dn, int64_t *ret_id)
 {
 	sqlite3_stmt *st;
 	int rc, r;
 
-	r = store_stmt(s,
-	               "SELECT id FROM cs_objects WHERE connector_id = ?1 AND dn = ?2"
-	               " ORDER BY (flags & 2) <> 0, id LIMIT 1",
-	               &st);
+	r = store_stmt(s, "SELECT " RESOLVE("?1", "?2"), &st);
 	if (r >= 0)
 		r = store_bind(s, st, "it", connector_id, dn);
 	if (r < 0)
 		return r;
 	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW)
+	if (rc == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER)
 		*ret_id = sqlite3_column_int64(st, 0);
 	else
-		r = store_fail(s, rc == SQLITE_DONE ? SQLITE_INTERNAL : rc);
+		r = store_fail(s, rc == SQLITE_ROW ? SQLITE_INTERNAL : rc);
 	sqlite3_reset(st);
 	return r;
 }

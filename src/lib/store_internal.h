@@ -22,6 +22,13 @@ struct store_index_attr {
 	bool case_insensitive;
 };
 
+/* The CS object a reference points to: the non-transient one with that DN, else any (as
+ * store_cs_get_by_dn); coalesce() evaluates the second lookup only when needed. */
+#define RESOLVE(conn, dn)                                                                          \
+	"coalesce((SELECT c.id FROM cs_objects c WHERE c.connector_id = " conn " AND c.dn = " dn   \
+	" AND (c.flags & 2) = 0 LIMIT 1), (SELECT c.id FROM cs_objects c"                          \
+	" WHERE c.connector_id = " conn " AND c.dn = " dn " LIMIT 1))"
+
 /* Bulk loading of an empty connector space (store_bulk.c): a map from DN (ASCII case folded)
  * to the id of the first object added with it, so references resolve without a query. A slot
  * holds the low 32 bits of the DN's hash (never 0: 0 is a free slot) and where its entry is.

@@ -81,13 +81,6 @@ static int ref_rows_push(struct store *s, struct ref_rows *l, sqlite3_stmt *st, 
 	return 0;
 }
 
-/* The CS object a reference points to: the non-transient one with that DN, else any (as
- * store_cs_get_by_dn); coalesce() evaluates the second lookup only when needed. */
-#define RESOLVE(conn, dn)                                                                          \
-	"coalesce((SELECT c.id FROM cs_objects c WHERE c.connector_id = " conn " AND c.dn = " dn   \
-	" AND (c.flags & 2) = 0 LIMIT 1), (SELECT c.id FROM cs_objects c"                          \
-	" WHERE c.connector_id = " conn " AND c.dn = " dn " LIMIT 1))"
-
 /* The DN a row of `cs_refs r LEFT JOIN cs_objects t ON t.id = r.target_cs_id` stands for. */
 #define REF_DN "(CASE WHEN r.target_cs_id = 0 THEN r.target_dn ELSE coalesce(t.dn, '') END)"
 
