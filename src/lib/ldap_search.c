@@ -1,9 +1,10 @@
 /* AD connector: the paged subtree search (RFC 2696) that the full import and the uSNChanged poll
- * share. Two threads: a reader asks for the next page ahead, reads and decodes the entries of
- * one page while the caller's thread writes the objects of the previous one to the store
- * (inside a batch, with a commit at page boundaries, in a bulk load every LBATCH_BULK objects),
- * reports progress and polls for cancellation. Only the reader uses the LDAP handle and only
- * the writer the store, so neither is shared; pages pass through a queue of LPIPE_DEPTH. */
+ * share. Two threads: a reader decodes each entry of a page as it arrives and asks for the next
+ * page as soon as the page's result is in, while the caller's thread writes the objects of
+ * earlier pages to the store (inside a batch, with a commit at page boundaries, in a bulk load
+ * every LBATCH_BULK objects), reports progress and polls for cancellation. Only the reader uses
+ * the LDAP handle and only the writer the store, so neither is shared; pages pass through a
+ * queue of LPIPE_DEPTH. */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -216,23 +217,22 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Waits for the whole page of msgid within the operation timeout, in slices, so that a writer
- * that has stopped is noticed: 0 and *ret, 1 stopped, 2 the writer has stopped. */
-static int wait_page(struct lpipe *p, int msgid, LDAPMessage **ret)
+/* Waits for the next message of msgid until `end` (ms), in slices, so that a writer that has
+ * stopped is noticed: 0 and *ret, 1 stopped, 2 the writer has stopped. */
+static int next_message(struct lpipe *p, int msgid, int64_t end, LDAPMessage **ret)
 {
 	struct ldap_ctx *c = &p->rc;
-	int64_t end = now_ms() + (int64_t)c->timeout.tv_sec * 1000 + c->timeout.tv_usec / 1000;
 
 	for (;;) {
 		struct timeval slice = {0, LPIPE_POLL_MS * 1000};
-		LDAPMessage *chain = NULL;
-		int rc = ldap_result(c->ld, msgid, LDAP_MSG_ALL, &slice, &chain);
+		LDAPMessage *m = NULL;
+		int rc = ldap_result(c->ld, msgid, LDAP_MSG_ONE, &slice, &m);
 
 		if (rc > 0) {
-			*ret = chain;
+			*ret = m;
 			return 0;
 		}
-		ldap_msgfree(chain);
+		ldap_msgfree(m);
 		if (rc < 0) {
 			int err = LDAP_SERVER_DOWN;
 			ldap_get_option(c->ld, LDAP_OPT_RESULT_CODE, &err);
@@ -247,61 +247,73 @@ static int wait_page(struct lpipe *p, int msgid, LDAPMessage **ret)
 	}
 }
 
-/* Reads one page into *page and asks for the next one (*msgid, -1 when none): 0, 1 stopped,
- * 2 the writer has stopped, < 0 local error. */
+/* Decodes one entry onto the page: 0, or < 0 local error. */
+static int page_add(struct ldap_ctx *c, LDAPMessage *m, struct lpage *page)
+{
+	int r;
+
+	if (page->n == page->cap) {
+		size_t cap = page->cap ? page->cap * 2 : 64;
+		struct lobj *v = reallocarray(page->objs, cap, sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		page->objs = v;
+		page->cap = cap;
+	}
+	r = lentry_read(c, m, LREAD_FULL, &page->objs[page->n]);
+	if (r == 0)
+		page->n++;
+	else
+		lobj_clear(&page->objs[page->n]);
+	return r;
+}
+
+/* Reads one page into *page, decoding each entry as it arrives (while the server still sends
+ * the rest), and asks for the next page as soon as this one's result is in (*msgid: the request
+ * outstanding, -1 when none): 0, 1 stopped, 2 the writer has stopped, < 0 local error. The
+ * whole page is due within the operation timeout. */
 static int read_page(struct lpipe *p, int *msgid, unsigned *empty, struct lpage *page)
 {
 	struct ldap_ctx *c = &p->rc;
-	LDAPMessage *chain = NULL, *m;
+	int64_t end = now_ms() + (int64_t)c->timeout.tv_sec * 1000 + c->timeout.tv_usec / 1000;
 	struct berval *cookie = NULL;
+	size_t entries = 0;
 	int r;
 
-	r = wait_page(p, *msgid, &chain);
-	if (r != 0)
-		return r;
-	*msgid = -1;
-	r = 1;
-	for (m = ldap_first_message(c->ld, chain); m; m = ldap_next_message(c->ld, m))
-		if (ldap_msgtype(m) == LDAP_RES_SEARCH_RESULT)
+	for (;;) {
+		LDAPMessage *m = NULL;
+		int type;
+
+		r = next_message(p, *msgid, end, &m);
+		if (r != 0)
+			return r;
+		type = ldap_msgtype(m);
+		if (type == LDAP_RES_SEARCH_RESULT) {
+			*msgid = -1;
 			r = page_result(c, p->base, m, &cookie);
-	if (r == 1 && !c->ret->status[0])
-		r = lstop(c, "stopped-error", "search '%s': no result message", p->base);
-	*empty = ldap_count_entries(c->ld, chain) > 0 ? 0 : *empty + 1;
+			ldap_msgfree(m);
+			break;
+		}
+		if (type == LDAP_RES_SEARCH_ENTRY) { /* references are not chased */
+			entries++;
+			/* A cancel or a failed write ends the page here, not after its last entry
+			 * (each may need ranged reads of the server). */
+			r = aborted(p) ? 2 : page_add(c, m, page);
+		}
+		ldap_msgfree(m);
+		if (r != 0)
+			return r;
+	}
+	*empty = entries > 0 ? 0 : *empty + 1;
 	if (r == 0 && cookie && *empty >= LDAP_IMPORT_EMPTY_PAGES)
 		r = lstop(c, "stopped-error",
 		          "search '%s': the server sent %u pages in a row without an entry and "
 		          "still asks for more",
 		          p->base, LDAP_IMPORT_EMPTY_PAGES);
-	/* The server prepares the next page while this one is decoded and written. */
+	/* The server prepares the next page while this one is written. */
 	if (r == 0 && cookie && !aborted(p))
 		r = send_page(c, p->base, p->filter, p->show_deleted, cookie, msgid);
 	ber_bvfree(cookie);
-	for (m = ldap_first_message(c->ld, chain); r == 0 && m; m = ldap_next_message(c->ld, m)) {
-		if (ldap_msgtype(m) != LDAP_RES_SEARCH_ENTRY)
-			continue; /* references are not chased */
-		/* A cancel or a failed write ends the page here, not after its last entry (each
-		 * may need ranged reads of the server). */
-		if (aborted(p)) {
-			r = 2;
-			break;
-		}
-		if (page->n == page->cap) {
-			size_t cap = page->cap ? page->cap * 2 : 64;
-			struct lobj *v = reallocarray(page->objs, cap, sizeof(*v));
-			if (!v) {
-				r = -ENOMEM;
-				break;
-			}
-			page->objs = v;
-			page->cap = cap;
-		}
-		r = lentry_read(c, m, LREAD_FULL, &page->objs[page->n]);
-		if (r == 0)
-			page->n++;
-		else
-			lobj_clear(&page->objs[page->n]);
-	}
-	ldap_msgfree(chain);
 	return r;
 }
 
