@@ -317,57 +317,65 @@ static int bind_ref(struct store *s, sqlite3_stmt *st, int first, int64_t cs_id,
 	return rc == SQLITE_OK ? 0 : store_fail(s, rc);
 }
 
-/* One row of a bulk load: its target (0: not in the DN map) and its DN's place in `want`. */
+/* One row of a bulk load: its target (0: not in the DN map) and its DN. */
 struct bulk_row {
 	int64_t target;
-	size_t i;
+	const char *dn;
 };
 
+/* The table's key order: unresolved rows first, by DN (NOCASE), then by target. Two rows that
+ * compare equal are one reference: a target id stands for one DN (the map's equality is NOCASE
+ * too). */
 static int cmp_bulk_row(const void *a, const void *b)
 {
 	const struct bulk_row *x = a, *y = b;
 
 	if (x->target != y->target)
 		return x->target < y->target ? -1 : 1;
-	return x->i < y->i ? -1 : x->i > y->i;
+	return x->target == 0 ? nocase_cmp(x->dn, y->dn) : 0;
 }
 
 /* The rows of an object a bulk load just added; targets known to the bulk DN map are resolved
- * now, the others by store_cs_bulk_end. `want` is sorted and without duplicates. The rows go in
- * in the order of the table's key (target id, then the DN of an unresolved one, which is `want`'s
- * order): each lands at the end of the B-tree, where SQLite appends without rebalancing pages.
- * In the DN map's order (random ids) a first import of contoso-100k spent a fifth more on them. */
-static int bulk_insert_refs(struct store *s, int64_t cs_id, const char *attr, const char **want,
+ * now, the others by store_cs_bulk_end. `dns` is as the directory sent it: the rows are sorted
+ * and their duplicates dropped here, by target id where resolved (integers, where the general
+ * path compares DNs). They go in in the order of the table's key: each lands at the end of the
+ * B-tree, where SQLite appends without rebalancing pages. In the DN map's order (random ids) a
+ * first import of contoso-100k spent a fifth more on them. */
+static int bulk_insert_refs(struct store *s, int64_t cs_id, const char *attr, const char **dns,
                             size_t n, size_t *changes)
 {
 	struct bulk_row small[BULK_ROWS], *row = n <= BULK_ROWS ? small : malloc(n * sizeof(*row));
 	int64_t small_ids[BULK_ROWS], *ids = n <= BULK_ROWS ? small_ids : malloc(n * sizeof(*ids));
 	sqlite3_stmt *st;
-	size_t i = 0, unresolved = 0;
+	size_t i = 0, m = 0, unresolved = 0;
 	int r = 0;
 
 	if (!row || !ids) {
 		r = store_failf(s, -ENOMEM, "out of memory");
 		goto out;
 	}
-	store_bulk_lookup_many(s, (const char *const *)want, n, ids);
+	store_bulk_lookup_many(s, dns, n, ids);
+	for (i = 0; i < n; i++)
+		row[i] = (struct bulk_row){.target = ids[i], .dn = dns[i]};
+	qsort(row, n, sizeof(*row), cmp_bulk_row);
 	for (i = 0; i < n; i++) {
-		row[i] = (struct bulk_row){.target = ids[i], .i = i};
-		unresolved += ids[i] == 0;
+		if (m > 0 && cmp_bulk_row(&row[m - 1], &row[i]) == 0)
+			continue;
+		row[m++] = row[i];
+		unresolved += row[i].target == 0;
 	}
 	if (unresolved > 0)
 		store_bulk_unresolved(s, unresolved);
-	qsort(row, n, sizeof(*row), cmp_bulk_row);
 
 	i = 0;
-	while (i < n && r >= 0) {
-		size_t k = n - i >= BULK_ROWS ? BULK_ROWS : 1;
+	while (i < m && r >= 0) {
+		size_t k = m - i >= BULK_ROWS ? BULK_ROWS : 1;
 		r = store_stmt(s,
 		               k == BULK_ROWS ? BULK_INSERT ROWS4 "," ROWS4 "," ROWS4 "," ROWS4
 		                              : BULK_INSERT ROW5,
 		               &st);
 		for (size_t j = 0; j < k && r >= 0; j++)
-			r = bind_ref(s, st, (int)(5 * j + 1), cs_id, attr, want[row[i + j].i],
+			r = bind_ref(s, st, (int)(5 * j + 1), cs_id, attr, row[i + j].dn,
 			             row[i + j].target);
 		if (r >= 0)
 			r = store_exec_stmt(s, st);
@@ -419,21 +427,21 @@ int store_cs_set_refs(struct store *s, int64_t cs_id, const char *attr,
 		}
 		want[i] = target_dns[i];
 	}
-	qsort(want, n, sizeof(*want), cmp_str_ptr);
-	for (i = 0; i < n; i++) /* drop duplicates, as the NOCASE key would */
-		if (m == 0 || nocase_cmp(want[m - 1], want[i]) != 0)
-			want[m++] = want[i];
-
 	if (s->tx_depth > 0 && store_bulk_refs_claim(s, cs_id, attr)) {
 		/* Just added by a bulk load: no rows yet, pending add (nothing to mark). Inside the
 		 * load's transaction without a savepoint of its own (two statements per object, a
 		 * tenth of a first import): a failure deletes what it inserted, which is every row
 		 * of this object and attribute. */
-		r = bulk_insert_refs(s, cs_id, attr, want, m, &changes);
+		r = bulk_insert_refs(s, cs_id, attr, want, n, &changes);
 		if (r < 0)
 			bulk_undo_refs(s, cs_id, attr);
 		goto out;
 	}
+	qsort(want, n, sizeof(*want), cmp_str_ptr);
+	for (i = 0; i < n; i++) /* drop duplicates, as the NOCASE key would */
+		if (m == 0 || nocase_cmp(want[m - 1], want[i]) != 0)
+			want[m++] = want[i];
+
 	r = store_tx_begin(s);
 	if (r < 0)
 		goto out;

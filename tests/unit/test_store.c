@@ -748,8 +748,8 @@ static void test_bulk_many_members(void)
 {
 	enum { N = 300 };
 	struct store *s = open_rw("bulkmany.db");
-	static char dns[N + 1][32];
-	const char *members[N + 1];
+	static char dns[N + 3][32];
+	const char *members[N + 3];
 	struct refs_seen seen = {0};
 	int64_t ad, id, gid, sum = 0;
 	uint64_t n = 99;
@@ -767,10 +767,14 @@ static void test_bulk_many_members(void)
 		snprintf(dns[i], sizeof(dns[i]), "cn=user %d,dc=CORP", N - 1 - i);
 		members[i] = dns[i];
 	}
+	/* the directory's order, with a member twice under another case: resolved and not */
 	snprintf(dns[N], sizeof(dns[N]), "CN=Nobody,DC=corp");
-	members[N] = dns[N];
+	snprintf(dns[N + 1], sizeof(dns[N + 1]), "cn=NOBODY,dc=corp");
+	snprintf(dns[N + 2], sizeof(dns[N + 2]), "CN=USER 7,DC=corp");
+	for (int i = N; i < N + 3; i++)
+		members[i] = dns[i];
 	CHECK(upsert(s, ad, "g", "CN=G,DC=corp", "group", NULL, 1, NULL, &gid) == 0);
-	CHECK(store_cs_set_refs(s, gid, "member", members, N + 1, &changes) == 0);
+	CHECK(store_cs_set_refs(s, gid, "member", members, N + 3, &changes) == 0);
 	CHECK_INT_EQ(changes, N + 1);
 	CHECK(store_commit(s) == 0);
 	CHECK(store_cs_bulk_end(s, &n) == 0);
