@@ -339,10 +339,12 @@ int store_tx_begin(struct store *s)
 	r = store_writable(s);
 	if (r < 0)
 		return r;
-	if (s->tx_depth == 0)
+	if (s->tx_depth == 0) {
+		store_ckpt_before_begin(s);
 		r = store_stmt(s, "BEGIN IMMEDIATE", &st);
-	else
+	} else {
 		r = store_stmt(s, "SAVEPOINT store_sp", &st);
+	}
 	if (r >= 0)
 		r = store_exec_stmt(s, st);
 	if (r >= 0)
@@ -554,6 +556,8 @@ struct store *store_close(struct store *s)
 		return NULL;
 	if (s->db && s->tx_depth > 0 && !sqlite3_get_autocommit(s->db))
 		sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+	if (s->db)
+		store_ckpt_stop(s);
 	for (i = 0; i < s->n_stmts; i++)
 		sqlite3_finalize(s->stmts[i].st);
 	free(s->stmts);

@@ -771,6 +771,7 @@ int store_cs_bulk_begin(struct store *s, int64_t connector_id)
 			s->bulk.cache_max_kib =
 			    s->bulk.cache * pragma_get(s, "PRAGMA page_size") / 1024;
 		bulk_cache_adjust(s);
+		store_ckpt_start(s);
 	}
 	return r;
 }
@@ -808,6 +809,8 @@ int store_cs_bulk_end(struct store *s, uint64_t *ret_resolved)
 		r = e;
 		memcpy(err, s->errmsg, sizeof(err));
 	}
+	/* after the rebuild: the checkpoint of the load's last pages ran beside it */
+	store_ckpt_stop(s);
 	if (fk_off && s->tx_depth > 0) {
 		s->fk_restore = true; /* the pragma would do nothing now */
 	} else if (fk_off) {

@@ -103,6 +103,7 @@ struct store {
 	/* A bulk load ended inside a transaction, where the pragma does nothing: foreign keys go
 	 * back on when it ends. */
 	bool fk_restore;
+	struct store_ckpt *ckpt; /* a bulk load's checkpointer (store_ckpt.c), or NULL */
 };
 
 /* Translates a SQLite result code to a negative errno and keeps SQLite's message. */
@@ -170,6 +171,22 @@ void store_bulk_lookup_many(struct store *s, const char *const *dns, size_t n, i
 void store_bulk_free(struct store *s);
 /* Recreates the indexes a bulk load drops, when a crash left them dropped. */
 int store_bulk_repair(struct store *s);
+
+/* The bulk load's checkpointer (store_ckpt.c): while a bulk load runs, a thread with its own
+ * connection copies committed WAL pages into the database file, so that the writer neither
+ * copies them nor waits for the disk's flushes. A WAL of store_ckpt_wal_max bytes or more makes
+ * the next transaction wait for the checkpoint under way, after which it rewinds the WAL: the
+ * WAL stays under that plus one batch. Not being able to start it is not an error (SQLite
+ * checkpoints on the writer, as outside a load). */
+#define STORE_WAL_AUTOCHECKPOINT 1000 /* pages: SQLite's own default, used outside a load */
+#define STORE_CKPT_WAL_MAX       (64u << 20)
+extern size_t store_ckpt_wal_max; /* STORE_CKPT_WAL_MAX; tests lower it */
+extern unsigned store_ckpt_runs;  /* checkpoints it completed (tests read it) */
+void store_ckpt_start(struct store *s);
+/* Before a transaction begins at depth 0. */
+void store_ckpt_before_begin(struct store *s);
+/* Joins the thread (after the checkpoint under way) and gives SQLite its checkpoints back. */
+void store_ckpt_stop(struct store *s);
 
 /* store_schema.c */
 int store_migrate(struct store *s);

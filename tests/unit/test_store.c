@@ -957,6 +957,56 @@ static void test_bulk_cache_grows(void)
 	store_close(s);
 }
 
+/* A bulk load's checkpoints run on a thread of their own, and the WAL stays bounded: once it
+ * holds store_ckpt_wal_max bytes, the next transaction waits for the checkpoint under way and
+ * starts the WAL over. Ten transactions of about 1.2 MiB each against a 1 MiB bound. */
+static void test_bulk_checkpointer(void)
+{
+	struct store *s = open_rw("bulkckpt.db");
+	struct attr_set *a = attr_set_new();
+	char big[2048], wal[4096];
+	unsigned runs = store_ckpt_runs;
+	off_t wal_max = 0;
+	struct stat st;
+	int64_t ad;
+
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	snprintf(wal, sizeof(wal), "%s-wal", path_in("bulkckpt.db"));
+	store_get_connector(s, "ad", &ad);
+	store_ckpt_wal_max = 1u << 20;
+	CHECK_INT_EQ(store_cs_bulk_begin(s, ad), 1);
+	CHECK(s->ckpt != NULL);
+	for (int t = 0; t < 10; t++) {
+		CHECK(store_begin(s) == 0);
+		for (int i = 0; i < 600; i++) {
+			char anchor[16], dn[32];
+			snprintf(anchor, sizeof(anchor), "u%d.%d", t, i);
+			snprintf(dn, sizeof(dn), "CN=User %d.%d,DC=corp", t, i);
+			attr_set_free(a);
+			a = attr_set_new();
+			attr_set_add_string(a, "cn", anchor);
+			attr_set_add_string(a, "description", big);
+			CHECK(upsert(s, ad, anchor, dn, "user", a, 1, NULL, NULL) == 0);
+		}
+		CHECK(store_commit(s) == 0);
+		if (stat(wal, &st) == 0 && st.st_size > wal_max)
+			wal_max = st.st_size;
+	}
+	CHECK(store_ckpt_runs > runs); /* the thread checkpointed */
+	/* 12 MiB written: without a rewind the WAL would hold all of it */
+	CHECK(wal_max > 0 && wal_max < (off_t)4 << 20);
+	CHECK_INT_EQ(store_cs_bulk_end(s, NULL), 0);
+	CHECK(s->ckpt == NULL);
+	/* SQLite's own checkpoints are back */
+	CHECK_INT_EQ(pragma_int(s, "PRAGMA wal_autocheckpoint"), STORE_WAL_AUTOCHECKPOINT);
+	CHECK(store_check_integrity(s, true) == 0);
+	CHECK_INT_EQ(pragma_int(s, "SELECT count(*) FROM cs_objects"), 6000);
+	store_ckpt_wal_max = STORE_CKPT_WAL_MAX;
+	attr_set_free(a);
+	store_close(s);
+}
+
 /* A VFS that can refuse temporary files (as when no directory for them can be written): the
  * rebuild of the reference index after a bulk load then sorts in memory. */
 static sqlite3_vfs notemp_vfs, *base_vfs;
@@ -1831,6 +1881,7 @@ int main(void)
 	test_bulk_many_members();
 	test_bulk_rebuild_without_temp_files();
 	test_bulk_cache_grows();
+	test_bulk_checkpointer();
 	test_bulk_map();
 	test_bulk_resolve_in_passes();
 	test_export_memory();
