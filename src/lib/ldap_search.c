@@ -1,6 +1,6 @@
 /* AD connector: the paged subtree search (RFC 2696) that the full import and the uSNChanged poll
  * share. Two threads: a reader decodes each entry of a page as it arrives and asks for the next
- * page as soon as the page's result is in, while the caller's thread writes the objects of
+ * page when it reaches the page's result, while the caller's thread writes the objects of
  * earlier pages to the store (inside a batch, with a commit at page boundaries, in a bulk load
  * every LBATCH_BULK objects), reports progress and polls for cancellation. Only the reader uses
  * the LDAP handle and only the writer the store, so neither is shared; pages pass through a
@@ -217,11 +217,14 @@ static int64_t now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Waits for the next message of msgid until `end` (ms), in slices, so that a writer that has
- * stopped is noticed: 0 and *ret, 1 stopped, 2 the writer has stopped. */
-static int next_message(struct lpipe *p, int msgid, int64_t end, LDAPMessage **ret)
+/* Waits for the next message of msgid, in slices, so that a writer that has stopped is noticed:
+ * 0 and *ret, 1 stopped (nothing came within the operation timeout), 2 the writer has stopped.
+ * The timeout runs from the call: a page as large as the server likes may take longer, as long
+ * as the server keeps sending. */
+static int next_message(struct lpipe *p, int msgid, LDAPMessage **ret)
 {
 	struct ldap_ctx *c = &p->rc;
+	int64_t end = now_ms() + (int64_t)c->timeout.tv_sec * 1000 + c->timeout.tv_usec / 1000;
 
 	for (;;) {
 		struct timeval slice = {0, LPIPE_POLL_MS * 1000};
@@ -269,13 +272,12 @@ static int page_add(struct ldap_ctx *c, LDAPMessage *m, struct lpage *page)
 }
 
 /* Reads one page into *page, decoding each entry as it arrives (while the server still sends
- * the rest), and asks for the next page as soon as this one's result is in (*msgid: the request
- * outstanding, -1 when none): 0, 1 stopped, 2 the writer has stopped, < 0 local error. The
- * whole page is due within the operation timeout. */
+ * the rest), and asks for the next page once the reader reaches this one's result (*msgid: the
+ * request outstanding, -1 when none): 0, 1 stopped, 2 the writer has stopped, < 0 local
+ * error. */
 static int read_page(struct lpipe *p, int *msgid, unsigned *empty, struct lpage *page)
 {
 	struct ldap_ctx *c = &p->rc;
-	int64_t end = now_ms() + (int64_t)c->timeout.tv_sec * 1000 + c->timeout.tv_usec / 1000;
 	struct berval *cookie = NULL;
 	size_t entries = 0;
 	int r;
@@ -284,7 +286,7 @@ static int read_page(struct lpipe *p, int *msgid, unsigned *empty, struct lpage 
 		LDAPMessage *m = NULL;
 		int type;
 
-		r = next_message(p, *msgid, end, &m);
+		r = next_message(p, *msgid, &m);
 		if (r != 0)
 			return r;
 		type = ldap_msgtype(m);
