@@ -447,6 +447,8 @@ int store_rollback(struct store *s)
 
 /* --- open / close ------------------------------------------------------------------------ */
 
+#define JOURNAL_SIZE_LIMIT "PRAGMA journal_size_limit = " STORE_STR(STORE_WAL_LIMIT) ";"
+
 static int configure(struct store *s)
 {
 	sqlite3_stmt *st = NULL;
@@ -480,8 +482,7 @@ static int configure(struct store *s)
 	r = store_exec(s, "PRAGMA synchronous = NORMAL;"
 	                  "PRAGMA foreign_keys = ON;"
 	                  "PRAGMA temp_store = MEMORY;"
-	                  "PRAGMA cache_size = -65536;"
-	                  "PRAGMA journal_size_limit = 67108864;"
+	                  "PRAGMA cache_size = -65536;" JOURNAL_SIZE_LIMIT
 	                  "PRAGMA trusted_schema = OFF;");
 out:
 	sqlite3_finalize(st);

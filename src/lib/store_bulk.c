@@ -95,7 +95,7 @@ void store_bulk_forget(struct store *s)
 }
 
 /* The value a pragma reads (cache_size: pages, or -KiB); 0 when it cannot be read. */
-static int64_t pragma_get(struct store *s, const char *sql)
+int64_t store_pragma_get(struct store *s, const char *sql)
 {
 	sqlite3_stmt *st = NULL;
 	int64_t v = 0;
@@ -764,12 +764,12 @@ int store_cs_bulk_begin(struct store *s, int64_t connector_id)
 		s->bulk = (struct store_bulk){.connector_id = connector_id,
 		                              .map_ok = true,
 		                              .fk_off = fk_off,
-		                              .cache = pragma_get(s, "PRAGMA cache_size")};
+		                              .cache = store_pragma_get(s, "PRAGMA cache_size")};
 		if (s->bulk.cache < 0)
 			s->bulk.cache_max_kib = -s->bulk.cache;
 		else
 			s->bulk.cache_max_kib =
-			    s->bulk.cache * pragma_get(s, "PRAGMA page_size") / 1024;
+			    s->bulk.cache * store_pragma_get(s, "PRAGMA page_size") / 1024;
 		bulk_cache_adjust(s);
 		store_ckpt_start(s);
 	}
@@ -797,13 +797,18 @@ int store_cs_bulk_end(struct store *s, uint64_t *ret_resolved)
 	}
 	if (cache != 0)
 		cache_set(s, cache); /* the load's is small for a query over every reference */
-	/* Resolve first: the rows change before the index is built from them. */
+	/* Resolve first: the rows change before the index is built from them. Both write outside
+	 * store_tx_begin: the WAL's bound is kept here. */
+	if (s->tx_depth == 0)
+		store_ckpt_before_begin(s);
 	r = index_exists(s, "cs_refs_unresolved", &indexed);
 	if (r >= 0)
 		r = indexed ? store_cs_resolve_refs(s, connector_id, &n)
 		            : resolve_in_passes(s, connector_id, &n);
 	if (r < 0)
 		memcpy(err, s->errmsg, sizeof(err)); /* the first error is the one reported */
+	if (s->tx_depth == 0)
+		store_ckpt_before_begin(s);
 	e = rebuild_index(s, cache);
 	if (r >= 0 && e < 0) {
 		r = e;

@@ -27,6 +27,7 @@ struct store_ckpt {
 	sqlite3 *db;         /* the thread's own connection */
 	int wal_pages;       /* in the WAL after the last commit */
 	int wal_max_pages;   /* store_ckpt_wal_max in pages */
+	int autocheckpoint;  /* the writer's wal_autocheckpoint before the load (pages) */
 	bool wanted;         /* a commit the thread has not checkpointed yet */
 	bool busy;           /* a checkpoint is under way */
 	bool stop;
@@ -68,7 +69,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int pages)
 	(void)name;
 	pthread_mutex_lock(&k->lock);
 	k->wal_pages = pages;
-	if (pages >= STORE_WAL_AUTOCHECKPOINT || pages >= k->wal_max_pages) {
+	if ((k->autocheckpoint > 0 && pages >= k->autocheckpoint) || pages >= k->wal_max_pages) {
 		k->wanted = true;
 		pthread_cond_broadcast(&k->cond);
 	}
@@ -88,32 +89,31 @@ void store_ckpt_start(struct store *s)
 {
 	const char *path = sqlite3_db_filename(s->db, "main");
 	sqlite3_vfs *vfs = NULL;
-	int64_t page = 0;
-	sqlite3_stmt *st;
+	int64_t page = store_pragma_get(s, "PRAGMA page_size");
 	struct store_ckpt *k;
 
-	if (s->ckpt || s->readonly || !path || !*path)
+	if (s->ckpt || s->readonly || !path || !*path || page <= 0)
 		return; /* a temporary or in-memory database has no WAL */
-	if (sqlite3_prepare_v2(s->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK) {
-		if (sqlite3_step(st) == SQLITE_ROW)
-			page = sqlite3_column_int64(st, 0);
-		sqlite3_finalize(st);
-	}
 	k = calloc(1, sizeof(*k));
-	if (!k || page <= 0) {
-		free(k);
+	if (!k)
 		return;
-	}
 	k->wal_max_pages = (int)(store_ckpt_wal_max / (size_t)page);
+	k->autocheckpoint = (int)store_pragma_get(s, "PRAGMA wal_autocheckpoint");
 	if (pthread_mutex_init(&k->lock, NULL) != 0) {
 		free(k);
 		return;
 	}
-	pthread_cond_init(&k->cond, NULL);
+	if (pthread_cond_init(&k->cond, NULL) != 0) {
+		pthread_mutex_destroy(&k->lock);
+		free(k);
+		return;
+	}
 	/* Not being there is not an error: SQLite's checkpoints on the writer stay. The first
-	 * read opens the WAL, which a checkpoint needs. */
+	 * read opens the WAL, which a checkpoint needs. A cache of its own: a shared one would
+	 * make each checkpoint SQLITE_LOCKED while the writer's transaction is open. */
 	(void)sqlite3_file_control(s->db, "main", SQLITE_FCNTL_VFS_POINTER, &vfs);
-	if (sqlite3_open_v2(path, &k->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+	if (sqlite3_open_v2(path, &k->db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_PRIVATECACHE,
 	                    vfs ? vfs->zName : NULL) != SQLITE_OK ||
 	    sqlite3_exec(k->db, "PRAGMA schema_version", NULL, NULL, NULL) != SQLITE_OK ||
 	    pthread_create(&k->thread, NULL, ckpt_main, k) != 0) {
@@ -143,7 +143,7 @@ void store_ckpt_stop(struct store *s)
 
 	if (!k)
 		return;
-	sqlite3_wal_autocheckpoint(s->db, STORE_WAL_AUTOCHECKPOINT);
+	sqlite3_wal_autocheckpoint(s->db, k->autocheckpoint);
 	pthread_mutex_lock(&k->lock);
 	k->stop = true;
 	pthread_cond_broadcast(&k->cond);

@@ -153,6 +153,8 @@ int store_encode_attrs(struct store *s, const struct attr_set *attrs, void **ret
 /* Something the map cannot follow happened (a rollback, a delete, a flag or DN change): from
  * now on references are left for store_cs_resolve_refs, and set_refs merges as usual. */
 void store_bulk_forget(struct store *s);
+/* The value a pragma (or any query) reads first; 0 when it cannot be read. */
+int64_t store_pragma_get(struct store *s, const char *sql);
 /* The bulk path of store_cs_upsert added `id` with `dn`. */
 int store_bulk_added(struct store *s, const char *dn, int64_t id);
 /* The bulk path wrote `n` unresolved reference rows. Past every STORE_BULK_UNRESOLVED_STEP of
@@ -172,18 +174,22 @@ void store_bulk_free(struct store *s);
 /* Recreates the indexes a bulk load drops, when a crash left them dropped. */
 int store_bulk_repair(struct store *s);
 
+#define STORE_STR_(x) #x
+#define STORE_STR(x)  STORE_STR_(x) /* a macro's value as a string literal */
+/* The WAL's size limit (journal_size_limit), in bytes. */
+#define STORE_WAL_LIMIT 67108864
 /* The bulk load's checkpointer (store_ckpt.c): while a bulk load runs, a thread with its own
  * connection copies committed WAL pages into the database file, so that the writer neither
  * copies them nor waits for the disk's flushes. A WAL of store_ckpt_wal_max bytes or more makes
- * the next transaction wait for the checkpoint under way, after which it rewinds the WAL: the
- * WAL stays under that plus one batch. Not being able to start it is not an error (SQLite
- * checkpoints on the writer, as outside a load). */
-#define STORE_WAL_AUTOCHECKPOINT 1000 /* pages: SQLite's own default, used outside a load */
-#define STORE_CKPT_WAL_MAX       (64u << 20)
+ * the next transaction wait for the checkpoint under way, after which it rewinds the WAL
+ * (unless another connection still reads an older state): the WAL stays under that plus one
+ * transaction. Not being able to start it is not an error (SQLite checkpoints on the writer,
+ * as outside a load). */
+#define STORE_CKPT_WAL_MAX STORE_WAL_LIMIT
 extern size_t store_ckpt_wal_max; /* STORE_CKPT_WAL_MAX; tests lower it */
 extern unsigned store_ckpt_runs;  /* checkpoints it completed (tests read it) */
 void store_ckpt_start(struct store *s);
-/* Before a transaction begins at depth 0. */
+/* Before a transaction begins at depth 0 (or a statement writes outside one). */
 void store_ckpt_before_begin(struct store *s);
 /* Joins the thread (after the checkpoint under way) and gives SQLite its checkpoints back. */
 void store_ckpt_stop(struct store *s);
