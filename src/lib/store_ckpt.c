@@ -10,8 +10,8 @@
  * The WAL is rewound to its start only by a transaction that begins once every page in it has
  * been copied; with the checkpoint of the last batch still running, the next batch appends.
  * So once the WAL holds store_ckpt_wal_max bytes, the next transaction first waits for the
- * checkpoint under way: the WAL stays under that plus one batch. */
-#include <errno.h>
+ * checkpoint under way: the WAL stays under that plus one transaction (as long as no other
+ * connection keeps reading an older state, which stops any checkpoint short). */
 #include <pthread.h>
 #include <stdlib.h>
 
