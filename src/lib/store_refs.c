@@ -341,8 +341,8 @@ static int cmp_bulk_row(const void *a, const void *b)
  * path compares DNs). They go in in the order of the table's key: each lands at the end of the
  * B-tree, where SQLite appends without rebalancing pages. In the DN map's order (random ids) a
  * first import of contoso-100k spent a fifth more on them. */
-static int bulk_insert_refs(struct store *s, int64_t cs_id, const char *attr, const char **dns,
-                            size_t n, size_t *changes)
+static int bulk_insert_refs(struct store *s, int64_t cs_id, const char *attr,
+                            const char *const *dns, size_t n, size_t *changes)
 {
 	struct bulk_row small[BULK_ROWS], *row = n <= BULK_ROWS ? small : malloc(n * sizeof(*row));
 	int64_t small_ids[BULK_ROWS], *ids = n <= BULK_ROWS ? small_ids : malloc(n * sizeof(*ids));
@@ -417,26 +417,24 @@ int store_cs_set_refs(struct store *s, int64_t cs_id, const char *attr,
 	r = store_writable(s);
 	if (r < 0)
 		return r;
-	want = malloc((n ? n : 1) * sizeof(*want));
-	if (!want)
-		return store_failf(s, -ENOMEM, "out of memory");
-	for (i = 0; i < n; i++) {
-		if (!target_dns[i] || !*target_dns[i]) {
-			r = store_failf(s, -EINVAL, "empty reference value");
-			goto out;
-		}
-		want[i] = target_dns[i];
-	}
+	for (i = 0; i < n; i++)
+		if (!target_dns[i] || !*target_dns[i])
+			return store_failf(s, -EINVAL, "empty reference value");
 	if (s->tx_depth > 0 && store_bulk_refs_claim(s, cs_id, attr)) {
 		/* Just added by a bulk load: no rows yet, pending add (nothing to mark). Inside the
 		 * load's transaction without a savepoint of its own (two statements per object, a
 		 * tenth of a first import): a failure deletes what it inserted, which is every row
-		 * of this object and attribute. */
-		r = bulk_insert_refs(s, cs_id, attr, want, n, &changes);
+		 * of this object and attribute. The list is read as it is: no copy. */
+		r = bulk_insert_refs(s, cs_id, attr, target_dns, n, &changes);
 		if (r < 0)
 			bulk_undo_refs(s, cs_id, attr);
 		goto out;
 	}
+	want = malloc((n ? n : 1) * sizeof(*want));
+	if (!want)
+		return store_failf(s, -ENOMEM, "out of memory");
+	if (n > 0)
+		memcpy(want, target_dns, n * sizeof(*want));
 	qsort(want, n, sizeof(*want), cmp_str_ptr);
 	for (i = 0; i < n; i++) /* drop duplicates, as the NOCASE key would */
 		if (m == 0 || nocase_cmp(want[m - 1], want[i]) != 0)
