@@ -664,21 +664,14 @@ static int resolve_in_passes(struct store *s, int64_t connector_id, uint64_t *re
 
 int store_bulk_repair(struct store *s)
 {
-	sqlite3_stmt *st;
-	int rc, r, n;
+	bool target = false, unresolved = false;
+	int r = index_exists(s, "cs_refs_target", &target);
 
-	r = store_stmt(s,
-	               "SELECT count(*) FROM sqlite_schema WHERE type = 'index'"
-	               " AND name IN ('cs_refs_target', 'cs_refs_unresolved')",
-	               &st);
+	if (r >= 0)
+		r = index_exists(s, "cs_refs_unresolved", &unresolved);
 	if (r < 0)
 		return r;
-	rc = sqlite3_step(st);
-	n = rc == SQLITE_ROW ? sqlite3_column_int(st, 0) : 0;
-	sqlite3_reset(st);
-	if (rc != SQLITE_ROW)
-		return store_fail(s, rc);
-	return n == 2 ? 0 : store_exec(s, REFS_INDEXES);
+	return target && unresolved ? 0 : store_exec(s, REFS_INDEXES);
 }
 
 /* The index is built by SQLite's sorter. With temporary storage in memory it allocates each
